@@ -1,0 +1,91 @@
+"""authsvc: token authentication and project access control for a distribution registry.
+
+``create_app()`` is the application factory (``gunicorn 'authsvc:create_app()'``):
+it only wires settings, the database, the service context and the blueprints.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+from .services.context import ServiceContext
+from .settings import Settings, SettingsError, load
+from .store import schema
+from .store.models import db
+
+__all__ = ["create_app", "Settings", "SettingsError"]
+
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+class StartupError(RuntimeError):
+    """The service cannot start as configured; the message says what to do."""
+
+
+def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None,
+               serving: bool = True) -> Flask:
+    """Build the Flask app.
+
+    ``serving=True`` (what gunicorn gets) checks at start that the schema is
+    current and the signing key loads, so a misconfigured instance fails
+    with a clear message instead of answering 500s.  The CLI passes
+    ``serving=False``: ``authsvc init`` is what creates both.
+    """
+    settings = load(environ, overrides)
+    if not settings.database_url:
+        _prepare_sqlite_file(Path(settings.data_dir, "authsvc.db"))
+
+    app = Flask(__name__)
+    app.config["SQLALCHEMY_DATABASE_URI"] = settings.sqlalchemy_url
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(settings.sqlalchemy_url)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.json.sort_keys = False
+    db.init_app(app)
+    context = ServiceContext(settings)
+    app.extensions["authsvc"] = context
+
+    from .web import errors, health, token
+    errors.register(app)
+    app.register_blueprint(token.create_blueprint(settings.token_path))
+    app.register_blueprint(health.blueprint)
+
+    with app.app_context():
+        schema.configure_sqlite(db.engine)
+        if serving:
+            _check_ready(context)
+    if serving:
+        logging.getLogger("authsvc").setLevel(logging.INFO)
+    return app
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the data directory (0700) and the database file (0600) before SQLite does,
+    so password hashes are never readable by other local users."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": schema.SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5, "pool_timeout": 5}
+
+
+def _check_ready(context: ServiceContext) -> None:
+    current = schema.current_revision(db.engine)
+    if current != schema.head_revision():
+        raise StartupError(f"database schema is at {current or 'nothing'}, this release needs "
+                           f"{schema.head_revision()}: run 'authsvc init' (or 'authsvc db upgrade')")
+    from .signing.keys import KeyFileError
+    try:
+        context.signer  # noqa: B018 - load the key now, not on the first request
+    except KeyFileError as exc:
+        raise StartupError(str(exc)) from None
+
+

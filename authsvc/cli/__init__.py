@@ -1,0 +1,27 @@
+"""The ``authsvc`` command: a thin click layer over the service layer.
+
+Every command builds the app (settings from ``AUTHSVC_CONFIG`` and
+``AUTHSVC_*``), runs inside its app context as the local ``OPERATOR``, and
+turns any failure into one line on stderr and a non-zero exit status —
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .admin import db_group, init, serve
+from .keys import keys_group, registry_config
+from .people import member_group, project_group, user_group
+from .tokens import token_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="authsvc")
+def main() -> None:
+    """Access control for a container image registry (Docker token auth)."""
+
+
+for command in (init, serve, db_group, user_group, project_group, member_group, token_group,
+                keys_group, registry_config):
+    main.add_command(command)

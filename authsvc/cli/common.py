@@ -1,0 +1,73 @@
+"""What every command shares: the app context, error rendering, password input, output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from ..services.errors import ServiceError
+from ..settings import SettingsError
+from ..signing.keys import KeyFileError
+
+EXIT_FAILURE = 1
+
+
+def fail(message: str) -> None:
+    click.echo(f"authsvc: error: {message}", err=True)
+    sys.exit(EXIT_FAILURE)
+
+
+def with_app(func):
+    """Run the command inside the app context, mapping every known failure to one line."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from .. import StartupError, create_app
+        try:
+            app = create_app(serving=False)
+        except (SettingsError, StartupError) as exc:
+            fail(str(exc))
+        try:
+            with app.app_context():
+                return func(app.extensions["authsvc"], *args, **kwargs)
+        except ServiceError as exc:
+            fail(exc.message)
+        except KeyFileError as exc:
+            fail(str(exc))
+        except OperationalError as exc:
+            fail(f"database error: {str(exc.orig).splitlines()[0] if exc.orig else exc}; "
+                 "has 'authsvc init' been run?")
+        except SQLAlchemyError as exc:
+            fail(f"database error: {type(exc).__name__}")
+
+    return wrapper
+
+
+def read_password(from_stdin: bool, *, confirm: bool = True) -> str:
+    """A password from one line of stdin, or from a hidden prompt; never from argv."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            fail("--password-stdin given but stdin is empty")
+        return line.rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+
+
+def emit(rows: list[dict], as_json: bool, columns: list[str]) -> None:
+    """Print rows as JSON or as an aligned table."""
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        return
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        click.echo("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

@@ -1,0 +1,179 @@
+"""Users, projects and members: the commands an administrator scripts against."""
+
+from __future__ import annotations
+
+import click
+
+from ..core.policy import OPERATOR, Role
+from ..services import accounts, projects
+from .common import emit, json_option, read_password, with_app
+
+ROLE_CHOICE = click.Choice([r.value for r in Role])
+password_stdin = click.option("--password-stdin", is_flag=True,
+                              help="Read the password from one line of standard input.")
+yes_option = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+
+
+# -- users ------------------------------------------------------------------
+
+@click.group("user")
+def user_group() -> None:
+    """User accounts."""
+
+
+@user_group.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Make the user a system administrator.")
+@password_stdin
+@with_app
+def user_create(ctx, name: str, admin: bool, password_stdin: bool) -> None:
+    """Create a user (password from a prompt or --password-stdin, never from the command line)."""
+    accounts.check_new_user_name(name)  # refuse a bad or taken name before asking for a password
+    password = read_password(password_stdin)
+    accounts.create_user(name, password, is_admin=admin, bcrypt_rounds=ctx.settings.bcrypt_rounds)
+    click.echo(f"created user {name}{' (system administrator)' if admin else ''}")
+
+
+@user_group.command("list")
+@json_option
+@with_app
+def user_list(ctx, as_json: bool) -> None:
+    """List users."""
+    emit([accounts.user_summary(u) for u in accounts.list_users()], as_json,
+         ["name", "admin", "active", "created_at"])
+
+
+@user_group.command("passwd")
+@click.argument("name")
+@password_stdin
+@with_app
+def user_passwd(ctx, name: str, password_stdin: bool) -> None:
+    """Set a user's password; their refresh tokens stop working at once."""
+    accounts.get_user(name)  # fail before prompting for a password of a user that does not exist
+    password = read_password(password_stdin)
+    accounts.set_password(name, password, bcrypt_rounds=ctx.settings.bcrypt_rounds)
+    click.echo(f"password of {name} changed; existing logins must log in again")
+
+
+@user_group.command("update")
+@click.argument("name")
+@click.option("--admin/--no-admin", default=None, help="Grant or remove system administration.")
+@click.option("--active/--inactive", default=None, help="Re-enable or disable the account.")
+@with_app
+def user_update(ctx, name: str, admin: bool | None, active: bool | None) -> None:
+    """Change a user's administrator or active flag."""
+    user = accounts.update_user(name, is_admin=admin, is_active=active)
+    click.echo(f"{user.name}: admin={str(user.is_admin).lower()} active={str(user.is_active).lower()}")
+
+
+@user_group.command("delete")
+@click.argument("name")
+@yes_option
+@with_app
+def user_delete(ctx, name: str, yes: bool) -> None:
+    """Delete a user with their memberships and refresh tokens."""
+    accounts.get_user(name)
+    if not yes:
+        click.confirm(f"Delete user {name} and all their memberships?", abort=True)
+    accounts.delete_user(name)
+    click.echo(f"deleted user {name}")
+
+
+# -- projects ---------------------------------------------------------------
+
+@click.group("project")
+def project_group() -> None:
+    """Projects: groups of repositories with one visibility and one member list."""
+
+
+@project_group.command("create")
+@click.argument("name")
+@click.option("--public", is_flag=True, help="Anyone may pull (members still needed to push).")
+@click.option("--owner", help="User who becomes the project's Project Admin.")
+@with_app
+def project_create(ctx, name: str, public: bool, owner: str | None) -> None:
+    """Create a project (private unless --public)."""
+    projects.create_project(OPERATOR, name, public=public, owner=owner)
+    click.echo(f"created {'public' if public else 'private'} project {name}"
+               + (f" with {owner} as Project Admin" if owner else ""))
+
+
+@project_group.command("list")
+@json_option
+@with_app
+def project_list(ctx, as_json: bool) -> None:
+    """List projects."""
+    emit([projects.project_summary(p) for p, _ in projects.list_projects(OPERATOR)], as_json,
+         ["name", "public", "created_at"])
+
+
+@project_group.command("set-visibility")
+@click.argument("name")
+@click.argument("visibility", type=click.Choice(["public", "private"]))
+@with_app
+def project_set_visibility(ctx, name: str, visibility: str) -> None:
+    """Make a project public or private."""
+    projects.set_visibility(OPERATOR, name, visibility == "public")
+    click.echo(f"project {name} is now {visibility}")
+
+
+@project_group.command("delete")
+@click.argument("name")
+@yes_option
+@with_app
+def project_delete(ctx, name: str, yes: bool) -> None:
+    """Delete a project and its memberships (images stay in registry storage, unreachable)."""
+    projects.get_project(OPERATOR, name)
+    if not yes:
+        click.confirm(f"Delete project {name}? Its images become unreachable.", abort=True)
+    projects.delete_project(OPERATOR, name)
+    click.echo(f"deleted project {name}")
+
+
+# -- members ----------------------------------------------------------------
+
+@click.group("member")
+def member_group() -> None:
+    """Project members and their roles (admin, maintainer, developer, guest)."""
+
+
+@member_group.command("add")
+@click.argument("project")
+@click.argument("user")
+@click.option("--role", type=ROLE_CHOICE, required=True)
+@with_app
+def member_add(ctx, project: str, user: str, role: str) -> None:
+    """Make USER a member of PROJECT."""
+    projects.add_member(OPERATOR, project, user, role)
+    click.echo(f"{user} is now {role} of {project}")
+
+
+@member_group.command("list")
+@click.argument("project")
+@json_option
+@with_app
+def member_list(ctx, project: str, as_json: bool) -> None:
+    """List the members of PROJECT."""
+    rows = [{"user": m.user, "role": m.role.value} for m in projects.list_members(OPERATOR, project)]
+    emit(rows, as_json, ["user", "role"])
+
+
+@member_group.command("set-role")
+@click.argument("project")
+@click.argument("user")
+@click.argument("role", type=ROLE_CHOICE)
+@with_app
+def member_set_role(ctx, project: str, user: str, role: str) -> None:
+    """Change USER's role in PROJECT."""
+    projects.set_role(OPERATOR, project, user, role)
+    click.echo(f"{user} is now {role} of {project}")
+
+
+@member_group.command("remove")
+@click.argument("project")
+@click.argument("user")
+@with_app
+def member_remove(ctx, project: str, user: str) -> None:
+    """Remove USER from PROJECT."""
+    projects.remove_member(OPERATOR, project, user)
+    click.echo(f"removed {user} from {project}")

@@ -1,0 +1,170 @@
+"""Who may do what: the role table and the access decision, as data and pure functions.
+
+Every rule about access lives here once.  The token endpoint calls
+:func:`decide`; the CLI, the REST API and any console call :func:`allows` and
+:func:`can_see` through the service layer.  None of them re-derive a rule.
+
+Roles map to permissions through :data:`ROLE_PERMISSIONS`, a table rather
+than a chain of ifs, so that adding a role or permission is a data change
+that the decision-table tests pick up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Iterable, Mapping
+
+from .scopes import Scope, project_of
+
+
+class Role(str, Enum):
+    """Project roles, most powerful first."""
+
+    ADMIN = "admin"            # Project Admin: the creator; read/write; manages members
+    MAINTAINER = "maintainer"  # Developer + delete
+    DEVELOPER = "developer"    # read/write
+    GUEST = "guest"            # read
+
+
+class Permission(str, Enum):
+    PULL = "pull"
+    PUSH = "push"
+    DELETE = "delete"
+    MANAGE_MEMBERS = "manage_members"
+    #: Change the project's visibility or delete it.
+    MANAGE_PROJECT = "manage_project"
+
+
+ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
+    Role.GUEST: frozenset({Permission.PULL}),
+    Role.DEVELOPER: frozenset({Permission.PULL, Permission.PUSH}),
+    Role.MAINTAINER: frozenset({Permission.PULL, Permission.PUSH, Permission.DELETE}),
+    Role.ADMIN: frozenset({Permission.PULL, Permission.PUSH, Permission.DELETE,
+                           Permission.MANAGE_MEMBERS, Permission.MANAGE_PROJECT}),
+}
+
+#: What anyone may do on a public project (subject to ``anonymous_pull`` for anonymous callers).
+PUBLIC_PERMISSIONS = frozenset({Permission.PULL})
+
+#: Registry actions on a repository and the permission each one needs.
+REPOSITORY_ACTIONS: Mapping[str, Permission] = {
+    "pull": Permission.PULL,
+    "push": Permission.PUSH,
+    "delete": Permission.DELETE,
+}
+
+#: Resource types the policy understands; anything else is granted nothing.
+REPOSITORY = "repository"
+REGISTRY = "registry"
+CATALOG = "catalog"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller, as policy sees it.
+
+    ``subject`` goes into the token's ``sub`` claim; it is ``""`` for
+    anonymous callers.
+    """
+
+    subject: str
+    is_system_admin: bool = False
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.subject == ""
+
+
+ANONYMOUS = Principal(subject="")
+
+#: The local operator running the CLI on the server: has the machine, so has every right.
+#: Its subject cannot collide with a user name (parentheses are outside the user grammar).
+OPERATOR = Principal(subject="(operator)", is_system_admin=True)
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    """What policy needs to know about one project, for one caller."""
+
+    name: str
+    is_public: bool
+    role: Role | None = None  # the caller's role, None when not a member
+
+
+def permissions_on(principal: Principal, project: ProjectView | None, *,
+                   anonymous_pull: bool = True) -> frozenset[Permission]:
+    """Everything ``principal`` may do on ``project`` (nothing if it does not exist)."""
+    if project is None:
+        return frozenset()
+    if principal.is_system_admin:
+        return frozenset(Permission)
+    granted: frozenset[Permission] = frozenset()
+    if project.role is not None:
+        granted = ROLE_PERMISSIONS[project.role]
+    if project.is_public and (anonymous_pull or not principal.is_anonymous):
+        granted = granted | PUBLIC_PERMISSIONS
+    return granted
+
+
+def allows(principal: Principal, project: ProjectView | None, permission: Permission, *,
+           anonymous_pull: bool = True) -> bool:
+    """True if ``principal`` holds ``permission`` on ``project``."""
+    return permission in permissions_on(principal, project, anonymous_pull=anonymous_pull)
+
+
+def can_see(principal: Principal, project: ProjectView | None, *, anonymous_pull: bool = True) -> bool:
+    """Whether the project's existence may be revealed to ``principal``.
+
+    A private project is invisible to non-members: it must look exactly like
+    a project that does not exist.
+    """
+    return bool(permissions_on(principal, project, anonymous_pull=anonymous_pull))
+
+
+def projects_named(scopes: Iterable[Scope]) -> set[str]:
+    """The project names a set of scopes refers to, so the store can load them in one query."""
+    names = set()
+    for scope in scopes:
+        if scope.type == REPOSITORY:
+            project = project_of(scope.name)
+            if project is not None:
+                names.add(project)
+    return names
+
+
+def decide(principal: Principal, scopes: Iterable[Scope], projects: Mapping[str, ProjectView], *,
+           anonymous_pull: bool = True) -> list[Scope]:
+    """Grant each requested scope the intersection of requested and permitted actions.
+
+    Lacking a right is never an error: the scope is simply granted fewer
+    actions, and a scope with none left is dropped.  ``projects`` maps each
+    project named by the scopes to the caller's view of it; a missing key
+    means the project does not exist.  A requested ``*`` on a repository
+    stands for every repository action the caller holds, spelled out, so that
+    a token never carries more than the caller's rights.
+    """
+    granted: list[Scope] = []
+    for scope in scopes:
+        actions = _granted_actions(principal, scope, projects, anonymous_pull)
+        if actions:
+            granted.append(Scope(scope.type, scope.name, actions, scope.resource_class))
+    return granted
+
+
+def _granted_actions(principal: Principal, scope: Scope, projects: Mapping[str, ProjectView],
+                     anonymous_pull: bool) -> tuple[str, ...]:
+    if scope.type == REGISTRY:
+        if scope.name == CATALOG and "*" in scope.actions and principal.is_system_admin:
+            return ("*",)
+        return ()
+    if scope.type != REPOSITORY:
+        return ()
+    project_name = project_of(scope.name)
+    if project_name is None:
+        return ()
+    held = permissions_on(principal, projects.get(project_name), anonymous_pull=anonymous_pull)
+    requested = scope.actions
+    if "*" in requested:
+        requested = tuple(dict.fromkeys(tuple(a for a in requested if a != "*") + tuple(REPOSITORY_ACTIONS)))
+    return tuple(a for a in requested if a in REPOSITORY_ACTIONS and REPOSITORY_ACTIONS[a] in held)

@@ -1,0 +1,1 @@
+"""The service layer: every use case once, shared by the token endpoint, the CLI and the API."""

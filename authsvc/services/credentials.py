@@ -1,0 +1,137 @@
+"""Authentication: who is calling, from a password or a refresh token.
+
+Authentication is kept apart from authorization (``core.policy``): this
+module only turns credentials into a user row, or refuses with one message
+whatever went wrong, so that nobody can tell an unknown user from a wrong
+password by the answer or by its timing.
+
+Registry clients other than docker (podman, skopeo, containerd on every
+Kubernetes node) send the password with *every* token request, several per
+pull.  bcrypt is deliberately slow, so a password verified once is
+remembered for a short time in :class:`VerifiedCredentialCache`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+
+from ..core.names import InvalidName, check_user_name
+from ..store import queries
+from ..store.models import User
+from .errors import Unauthorized
+from .passwords import DummyHash, verify_password
+
+
+class VerifiedCredentialCache:
+    """Remembers (username, password) pairs that bcrypt has already accepted.
+
+    The key is an HMAC of name and password under a per-process random
+    secret, so neither the password nor a reusable hash of it is kept.  An
+    entry also remembers the user's id and ``credential_version``; it counts
+    only while the row loaded for this request still has both, so a password
+    change, deactivation or deletion made by any worker or instance ends it
+    at the next request.  Only successful checks are stored.
+    """
+
+    def __init__(self, ttl_seconds: int, max_entries: int = 10_000, clock=time.monotonic):
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._clock = clock
+        self._secret = secrets.token_bytes(32)
+        self._entries: dict[bytes, tuple[int, int, float]] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, name: str, password: str) -> bytes:
+        message = name.encode() + b"\0" + password.encode("utf-8", "surrogatepass")
+        return hmac.new(self._secret, message, hashlib.sha256).digest()
+
+    def holds(self, key: bytes, user: User) -> bool:
+        if self.ttl <= 0:
+            return False
+        entry = self._entries.get(key)
+        valid = (entry is not None and entry[0] == user.id and entry[1] == user.credential_version
+                 and entry[2] > self._clock())
+        if valid:
+            self.hits += 1
+        else:
+            self.misses += 1
+        return valid
+
+    def remember(self, key: bytes, user: User) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._evict()
+            self._entries[key] = (user.id, user.credential_version, self._clock() + self.ttl)
+
+    def _evict(self) -> None:
+        now = self._clock()
+        for key in [k for k, (_, _, expires) in self._entries.items() if expires <= now]:
+            del self._entries[key]
+        while len(self._entries) >= self.max_entries:  # still full: drop the oldest entries
+            del self._entries[next(iter(self._entries))]
+
+
+class Authenticator:
+    """Checks passwords (with the cache) and refresh tokens against the store."""
+
+    def __init__(self, cache: VerifiedCredentialCache, bcrypt_rounds: int):
+        self.cache = cache
+        self._bcrypt_rounds = bcrypt_rounds
+        self._dummy: DummyHash | None = None
+
+    def _burn(self, password: str) -> None:
+        if self._dummy is None:
+            self._dummy = DummyHash(self._bcrypt_rounds)
+        self._dummy.burn(password)
+
+    def by_password(self, name: str, password: str) -> User:
+        """The active user with this name and password, else :class:`Unauthorized`.
+
+        Names are matched lower-cased, as the name grammar only admits lower
+        case.  Unknown names still pay for a bcrypt check.
+        """
+        name = name.lower()
+        try:
+            check_user_name(name)
+        except InvalidName:
+            self._burn(password)
+            raise Unauthorized() from None
+        user = queries.user_by_name(name)
+        if user is None:
+            self._burn(password)
+            raise Unauthorized()
+        key = self.cache.key(name, password)
+        if not self.cache.holds(key, user):
+            if not verify_password(password, user.password_hash):
+                raise Unauthorized()
+            self.cache.remember(key, user)
+        if not user.is_active:
+            raise Unauthorized()
+        return user
+
+    def by_refresh_token(self, token: str) -> User:
+        """The owner of a live refresh token, else :class:`Unauthorized`."""
+        found = queries.refresh_token_with_user(hash_refresh_token(token))
+        if found is None:
+            raise Unauthorized()
+        row, user = found
+        if not user.is_active or row.credential_version != user.credential_version:
+            raise Unauthorized()
+        return user
+
+
+def hash_refresh_token(token: str) -> str:
+    """Refresh tokens carry 256 random bits, so SHA-256 is a sufficient one-way store."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)

@@ -1,0 +1,66 @@
+"""Password hashing: bcrypt over a SHA-256 pre-hash.
+
+bcrypt reads at most 72 bytes, so ``bcrypt(password)`` would let anyone who
+knows the first 72 bytes of a long passphrase log in with them.  Hashing the
+password with SHA-256 first (base64-encoded, so no NUL byte can truncate it)
+gives bcrypt a fixed 44-byte input that depends on every byte.  The stored
+form names the scheme, so a later release can move to another one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import bcrypt
+
+from .errors import Invalid
+
+SCHEME = "bcrypt-sha256$"
+MIN_LENGTH = 8
+MAX_BYTES = 4096
+
+
+def check_strength(password: str) -> None:
+    """Reject passwords too short to resist guessing, or absurdly long ones."""
+    if not isinstance(password, str) or len(password) < MIN_LENGTH:
+        raise Invalid(f"password must be at least {MIN_LENGTH} characters", field="password")
+    if len(password.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise Invalid(f"password must be at most {MAX_BYTES} bytes", field="password")
+    if password.strip() == "":
+        raise Invalid("password must not be blank", field="password")
+
+
+def _prehash(password: str) -> bytes:
+    raw = password.encode("utf-8", "surrogatepass")
+    return base64.b64encode(hashlib.sha256(raw).digest())
+
+
+def hash_password(password: str, rounds: int) -> str:
+    return SCHEME + bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Constant-time check of ``password`` against a stored hash; unknown schemes fail closed."""
+    if not stored.startswith(SCHEME):
+        return False
+    try:
+        return bcrypt.checkpw(_prehash(password), stored[len(SCHEME):].encode())
+    except ValueError:
+        return False
+
+
+class DummyHash:
+    """A hash to verify against when the user does not exist, so that an unknown user
+    costs the same bcrypt work as a wrong password and timing reveals nothing."""
+
+    def __init__(self, rounds: int):
+        self._hash = hash_password("not-a-real-password", rounds)
+
+    def burn(self, password: str) -> None:
+        verify_password(password, self._hash)
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

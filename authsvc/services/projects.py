@@ -1,0 +1,202 @@
+"""Projects and their members: every change goes through here, checked by ``core.policy``.
+
+Each function takes the acting :class:`~authsvc.core.policy.Principal`: the
+CLI passes ``OPERATOR`` (the person at the server's console), the REST API
+passes the authenticated caller.  Visibility follows policy too: a private
+project the actor may not see raises :class:`NotFound`, exactly as a project
+that does not exist, so its existence never leaks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.exc import IntegrityError
+
+from ..core.names import InvalidName, check_project_name
+from ..core.policy import OPERATOR, Permission, Principal, ProjectView, Role, allows, can_see
+from ..store.models import Membership, Project, User, db
+from .accounts import get_user
+from .errors import Conflict, Forbidden, Invalid, NotFound
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    user: str
+    role: Role
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        choices = ", ".join(r.value for r in Role)
+        raise Invalid(f"unknown role {value[:40]!r}: choose one of {choices}", field="role") from None
+
+
+def _role_of(actor: Principal, project: Project) -> Role | None:
+    if actor == OPERATOR:
+        return None  # the operator is not a user and holds no membership
+    role = db.session.execute(
+        select(Membership.role).join(User, Membership.user_id == User.id)
+        .where(Membership.project_id == project.id, User.name == actor.subject)).scalar_one_or_none()
+    return Role(role) if role else None
+
+
+def _view(actor: Principal, project: Project) -> ProjectView:
+    return ProjectView(project.name, project.is_public, _role_of(actor, project))
+
+
+def _visible(actor: Principal, name: str) -> tuple[Project, ProjectView]:
+    project = db.session.execute(select(Project).where(Project.name == name)).scalar_one_or_none()
+    view = _view(actor, project) if project is not None else None
+    if project is None or not can_see(actor, view):
+        raise NotFound(f"project {name[:80]!r} does not exist")
+    return project, view
+
+
+def _require(actor: Principal, name: str, permission: Permission) -> Project:
+    project, view = _visible(actor, name)
+    if not allows(actor, view, permission):
+        raise Forbidden(f"you may not {permission.value.replace('_', ' ')} of project {name!r}")
+    return project
+
+
+def get_project(actor: Principal, name: str) -> tuple[Project, ProjectView]:
+    return _visible(actor, name)
+
+
+def list_projects(actor: Principal) -> list[tuple[Project, ProjectView]]:
+    """Every project the actor may see: public ones, their own, or all for system admins.
+
+    One query: projects left-joined with the actor's memberships.
+    """
+    actor_id = select(User.id).where(User.name == actor.subject).scalar_subquery()
+    rows = db.session.execute(
+        select(Project, Membership.role)
+        .outerjoin(Membership, and_(Membership.project_id == Project.id, Membership.user_id == actor_id))
+        .order_by(Project.name)).all()
+    result = []
+    for project, role in rows:
+        view = ProjectView(project.name, project.is_public, Role(role) if role else None)
+        if can_see(actor, view):
+            result.append((project, view))
+    return result
+
+
+def create_project(actor: Principal, name: str, *, public: bool, owner: str | None = None,
+                   users_may_create: bool = False) -> Project:
+    """Create a project; its owner (given, or else the acting user) becomes its Project Admin."""
+    try:
+        check_project_name(name)
+    except InvalidName as exc:
+        raise Invalid(str(exc), field="name") from None
+    if not (actor.is_system_admin or users_may_create):
+        raise Forbidden("only system administrators may create projects")
+    if owner is None and actor != OPERATOR:
+        owner = actor.subject
+    owner_user = get_user(owner) if owner is not None else None
+    if db.session.execute(select(func.count()).select_from(Project).where(Project.name == name)).scalar():
+        raise Conflict(f"project {name!r} already exists")
+    project = Project(name=name, is_public=public, created_by=owner_user.id if owner_user else None)
+    db.session.add(project)
+    if owner_user is not None:
+        db.session.add(Membership(project=project, user=owner_user, role=Role.ADMIN.value))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"project {name!r} already exists") from None
+    return project
+
+
+def set_visibility(actor: Principal, name: str, public: bool) -> Project:
+    project = _require(actor, name, Permission.MANAGE_PROJECT)
+    project.is_public = public
+    db.session.commit()
+    return project
+
+
+def delete_project(actor: Principal, name: str) -> None:
+    """Delete the project record and its memberships.
+
+    The images stay in the registry's storage: nobody can reach them once
+    the project is gone, and re-creating the project does not make them
+    reachable to anyone not granted by the new project's members.
+    """
+    project = _require(actor, name, Permission.MANAGE_PROJECT)
+    db.session.delete(project)
+    db.session.commit()
+
+
+def list_members(actor: Principal, name: str) -> list[MemberInfo]:
+    """Members are shown to the project's members and to system administrators."""
+    project, view = _visible(actor, name)
+    if not (actor.is_system_admin or view.role is not None):
+        raise Forbidden(f"only members of project {name!r} may list its members")
+    rows = db.session.execute(
+        select(User.name, Membership.role).join(Membership, Membership.user_id == User.id)
+        .where(Membership.project_id == project.id).order_by(User.name)).all()
+    return [MemberInfo(user, Role(role)) for user, role in rows]
+
+
+def _membership(project: Project, user: User) -> Membership | None:
+    return db.session.execute(select(Membership).where(
+        Membership.project_id == project.id, Membership.user_id == user.id)).scalar_one_or_none()
+
+
+def _admin_count(project: Project) -> int:
+    return db.session.execute(select(func.count()).select_from(Membership).where(
+        Membership.project_id == project.id, Membership.role == Role.ADMIN.value)).scalar()
+
+
+def add_member(actor: Principal, name: str, user_name: str, role: str) -> MemberInfo:
+    parsed = parse_role(role)
+    project = _require(actor, name, Permission.MANAGE_MEMBERS)
+    user = get_user(user_name)
+    if _membership(project, user) is not None:
+        raise Conflict(f"{user_name!r} is already a member of project {name!r}")
+    db.session.add(Membership(project_id=project.id, user_id=user.id, role=parsed.value))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"{user_name!r} is already a member of project {name!r}") from None
+    return MemberInfo(user.name, parsed)
+
+
+def _existing_membership(actor: Principal, name: str, user_name: str) -> tuple[Project, Membership]:
+    project = _require(actor, name, Permission.MANAGE_MEMBERS)
+    user = get_user(user_name)
+    membership = _membership(project, user)
+    if membership is None:
+        raise NotFound(f"{user_name!r} is not a member of project {name!r}")
+    return project, membership
+
+
+def _keep_an_admin(project: Project, membership: Membership) -> None:
+    if membership.role == Role.ADMIN.value and _admin_count(project) <= 1:
+        raise Conflict(f"project {project.name!r} must keep at least one Project Admin")
+
+
+def set_role(actor: Principal, name: str, user_name: str, role: str) -> MemberInfo:
+    parsed = parse_role(role)
+    project, membership = _existing_membership(actor, name, user_name)
+    if parsed != Role.ADMIN:
+        _keep_an_admin(project, membership)
+    membership.role = parsed.value
+    db.session.commit()
+    return MemberInfo(user_name, parsed)
+
+
+def remove_member(actor: Principal, name: str, user_name: str) -> None:
+    project, membership = _existing_membership(actor, name, user_name)
+    _keep_an_admin(project, membership)
+    db.session.delete(membership)
+    db.session.commit()
+
+
+def project_summary(project: Project) -> dict:
+    return {"name": project.name, "public": project.is_public,
+            "created_at": project.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")}

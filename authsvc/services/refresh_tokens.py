@@ -1,0 +1,50 @@
+"""Refresh tokens: what ``docker login`` keeps instead of the password.
+
+A refresh token is opaque and random; only its SHA-256 is stored.  It is not
+rotated on use (docker stores it once, as its ``identitytoken``), it dies
+with its user, with a password change or deactivation (``credential_version``),
+and an operator can revoke it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from ..store.models import RefreshToken, User, db
+from .accounts import get_user
+from .credentials import hash_refresh_token, new_refresh_token
+from .errors import NotFound
+
+
+def issue(user: User, client_id: str) -> str:
+    token = new_refresh_token()
+    db.session.add(RefreshToken(token_hash=hash_refresh_token(token), user_id=user.id,
+                                credential_version=user.credential_version, client_id=client_id[:64]))
+    db.session.commit()
+    return token
+
+
+def list_tokens(user_name: str | None = None) -> list[tuple[RefreshToken, str]]:
+    query = select(RefreshToken, User.name).join(User, RefreshToken.user_id == User.id)
+    if user_name is not None:
+        query = query.where(User.id == get_user(user_name).id)
+    return [(row, name) for row, name in db.session.execute(query.order_by(RefreshToken.id)).all()]
+
+
+def revoke(token_id: int) -> None:
+    if not db.session.execute(delete(RefreshToken).where(RefreshToken.id == token_id)).rowcount:
+        db.session.rollback()
+        raise NotFound(f"refresh token {token_id} does not exist")
+    db.session.commit()
+
+
+def revoke_all(user_name: str) -> int:
+    user = get_user(user_name)
+    count = db.session.execute(delete(RefreshToken).where(RefreshToken.user_id == user.id)).rowcount
+    db.session.commit()
+    return count
+
+
+def token_summary(row: RefreshToken, user_name: str) -> dict:
+    return {"id": row.id, "user": user_name, "client_id": row.client_id,
+            "created_at": row.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")}

@@ -1,0 +1,165 @@
+"""Settings: defaults, then the TOML file named by ``AUTHSVC_CONFIG``, then ``AUTHSVC_*`` variables.
+
+Every key can be set in all three places; the environment wins so that a
+container or systemd unit can override one value without a file.  Values
+are validated once, at start, and a bad one stops the service with a
+message naming the key; a typo in a key name is an error too, because a
+silently ignored ``token_tll = 3600`` is worse than a refusal to start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names the key."""
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "authsvc")
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Where the SQLite file and the signing key live unless set otherwise.
+    data_dir: str = field(default_factory=_default_data_dir)
+    #: SQLAlchemy URL; empty means SQLite in ``data_dir``.
+    database_url: str = ""
+    #: The ``iss`` claim; the registry's ``auth.token.issuer`` must be the same.
+    issuer: str = "authsvc"
+    #: Service names we issue tokens for (the registry's ``auth.token.service``).
+    services: tuple[str, ...] = ("registry",)
+    #: The public URL of the token endpoint, as the registry's ``auth.token.realm``.
+    realm: str = "http://127.0.0.1:5001/token"
+    #: Path the token endpoint is served on.
+    token_path: str = "/token"
+    #: Access-token lifetime in seconds.
+    token_ttl: int = 300
+    #: Paths of the signing key and certificate; empty means inside ``data_dir``.
+    signing_key: str = ""
+    signing_cert: str = ""
+    #: Validity of a generated self-signed certificate.
+    cert_validity_days: int = 1095
+    #: ``libtrust`` (registry 2.8 and 3.x through x5c) or ``thumbprint`` (RFC 7638).
+    kid_format: str = "libtrust"
+    #: bcrypt work factor for new password hashes.
+    bcrypt_rounds: int = 12
+    #: Whether callers without credentials may pull from public projects.
+    anonymous_pull: bool = True
+    #: Seconds a verified password is remembered (keyed hash, never the password); 0 disables.
+    credential_cache_ttl: int = 60
+    #: Whether ``offline_token=true`` / ``access_type=offline`` yields a refresh token.
+    refresh_tokens: bool = True
+
+    # -- derived values -------------------------------------------------
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir, 'authsvc.db')}"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return Path(self.signing_key or Path(self.data_dir, "signing.key"))
+
+    @property
+    def signing_cert_path(self) -> Path:
+        return Path(self.signing_cert or Path(self.data_dir, "signing.crt"))
+
+    @property
+    def jwks_path(self) -> Path:
+        return Path(self.data_dir, "jwks.json")
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _convert(key: str, value: Any) -> Any:
+    """Coerce a file or environment value to the field's type, or raise naming the key."""
+    kind = _FIELDS[key].type
+    try:
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind == "tuple[str, ...]":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        if not isinstance(value, (str, int, float)):
+            raise ValueError
+        return str(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {key!r}: cannot use {value!r} (expected {kind})") from None
+
+
+def _validate(s: Settings) -> None:
+    def bad(key: str, why: str) -> SettingsError:
+        return SettingsError(f"setting {key!r}: {why}")
+
+    if not 60 <= s.token_ttl <= 3600:
+        raise bad("token_ttl", "must be between 60 and 3600 seconds")
+    if not 0 <= s.credential_cache_ttl <= 3600:
+        raise bad("credential_cache_ttl", "must be between 0 and 3600 seconds")
+    if not 4 <= s.bcrypt_rounds <= 31:
+        raise bad("bcrypt_rounds", "must be between 4 and 31")
+    if not s.services:
+        raise bad("services", "at least one service name is required")
+    if not s.issuer:
+        raise bad("issuer", "must not be empty")
+    if not s.token_path.startswith("/"):
+        raise bad("token_path", "must start with '/'")
+    if not s.realm.startswith(("http://", "https://")):
+        raise bad("realm", "must be an http:// or https:// URL")
+    if s.kid_format not in ("libtrust", "thumbprint"):
+        raise bad("kid_format", "must be 'libtrust' or 'thumbprint'")
+    if not 1 <= s.cert_validity_days <= 36500:
+        raise bad("cert_validity_days", "must be between 1 and 36500")
+    if not s.data_dir:
+        raise bad("data_dir", "must not be empty")
+
+
+def load(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Build validated settings from defaults, the config file, the environment and ``overrides``."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config_file = environ.get("AUTHSVC_CONFIG")
+    if config_file:
+        try:
+            with open(config_file, "rb") as fh:
+                from_file = tomllib.load(fh)
+        except OSError as exc:
+            raise SettingsError(f"AUTHSVC_CONFIG: cannot read {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"AUTHSVC_CONFIG: {config_file} is not valid TOML: {exc}") from None
+        for key, value in from_file.items():
+            if key not in _FIELDS:
+                raise SettingsError(f"setting {key!r} in {config_file} is not a known setting")
+            values[key] = _convert(key, value)
+    for name, value in environ.items():
+        if name.startswith("AUTHSVC_") and name != "AUTHSVC_CONFIG":
+            key = name[len("AUTHSVC_"):].lower()
+            if key not in _FIELDS:
+                raise SettingsError(f"environment variable {name} is not a known setting")
+            values[key] = _convert(key, value)
+    for key, value in (overrides or {}).items():
+        if key not in _FIELDS:
+            raise SettingsError(f"setting {key!r} is not a known setting")
+        values[key] = _convert(key, value)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings

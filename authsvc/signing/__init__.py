@@ -1,0 +1,1 @@
+"""Keys and tokens: pure, no Flask and no database."""

@@ -1,0 +1,64 @@
+"""Issue the bearer tokens the registry verifies.
+
+One token must satisfy two registry generations:
+
+* registry 2.8 looks up the key by the libtrust key ID in ``kid``, or by an
+  ``x5c`` chain ending in a trusted certificate;
+* registry 3.x tries ``x5c`` first (verified against its ``rootcertbundle``),
+  then a ``kid`` matching its JWKS file or a certificate key's RFC 7638
+  thumbprint; libtrust IDs alone are rejected.
+
+So every token carries both the configured ``kid`` and an ``x5c`` holding
+the signing certificate.  ``aud`` is a single string because 2.8 accepts
+nothing else; ``nbf`` is set a few seconds back to absorb clock skew between
+us and the registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+import jwt
+
+from .keys import SigningMaterial
+
+CLOCK_SKEW_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    issued_at: dt.datetime
+    expires_in: int
+
+
+class TokenSigner:
+    """Signs access tokens with one key; built once per process, reused for every request."""
+
+    def __init__(self, material: SigningMaterial, *, issuer: str, lifetime: int, kid_format: str = "libtrust"):
+        self.material = material
+        self.issuer = issuer
+        self.lifetime = lifetime
+        self.kid = material.thumbprint if kid_format == "thumbprint" else material.libtrust_kid
+        self._headers = {"kid": self.kid, "x5c": [material.certificate_der_b64]}
+        self._key = material.private_key
+        self._algorithm = material.algorithm
+
+    def issue(self, *, subject: str, audience: str, access: list[dict],
+              now: dt.datetime | None = None) -> IssuedToken:
+        now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+        issued = int(now.timestamp())
+        claims = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": audience,
+            "iat": issued,
+            "nbf": issued - CLOCK_SKEW_SECONDS,
+            "exp": issued + self.lifetime,
+            "jti": secrets.token_urlsafe(16),
+            "access": access,
+        }
+        token = jwt.encode(claims, self._key, algorithm=self._algorithm, headers=self._headers)
+        return IssuedToken(token=token, issued_at=now, expires_in=self.lifetime)

@@ -1,0 +1,1 @@
+"""HTTP: thin blueprints over the service layer."""

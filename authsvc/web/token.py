@@ -1,0 +1,95 @@
+"""The token endpoint of the distribution token-auth spec (GET) and its OAuth2 form (POST).
+
+This module only translates HTTP into a :class:`TokenRequest` and back:
+
+* GET: ``service``, repeated ``scope``, ``offline_token``, ``client_id``,
+  ``account`` (informational only: ``sub`` is always the authenticated
+  name), with HTTP Basic credentials or none (anonymous);
+* POST form: ``grant_type=password`` (``username``, ``password``) as
+  containerd sends first, or ``grant_type=refresh_token`` as docker sends
+  after ``docker login``; ``access_type=offline`` asks for a refresh token.
+
+Credentials that are present but wrong are always a 401, never a quiet
+anonymous token, so a mistyped ``docker login`` fails at once.
+"""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..services.errors import Invalid, Unauthorized
+from ..services.grants import TokenRequest, issue_token
+
+GRANT_TYPES = ("password", "refresh_token")
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """Username and password from an ``Authorization: Basic`` header; None if absent."""
+    if not header:
+        return None
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise Unauthorized("the token endpoint accepts only Basic credentials")
+    try:
+        decoded = b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise Unauthorized("malformed Basic credentials") from None
+    username, colon, password = decoded.partition(":")
+    if not colon or not username:
+        raise Unauthorized("malformed Basic credentials")
+    return username, password
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
+
+
+def _from_get() -> TokenRequest:
+    credentials = basic_credentials(request.headers.get("Authorization"))
+    return TokenRequest(
+        service=request.args.get("service"),
+        scopes=request.args.getlist("scope"),
+        username=credentials[0] if credentials else None,
+        password=credentials[1] if credentials else None,
+        offline=_truthy(request.args.get("offline_token")),
+        client_id=request.args.get("client_id", ""),
+    )
+
+
+def _from_post() -> TokenRequest:
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise Invalid("POST /token takes an application/x-www-form-urlencoded form")
+    form = request.form
+    grant_type = form.get("grant_type", "")
+    common = dict(service=form.get("service"), scopes=form.getlist("scope"),
+                  offline=form.get("access_type") == "offline", client_id=form.get("client_id", ""))
+    if grant_type == "password":
+        username, password = form.get("username"), form.get("password")
+        if not username or password is None:
+            raise Invalid("grant_type=password needs username and password", field="username")
+        return TokenRequest(username=username, password=password, **common)
+    if grant_type == "refresh_token":
+        token = form.get("refresh_token")
+        if not token:
+            raise Invalid("grant_type=refresh_token needs refresh_token", field="refresh_token")
+        return TokenRequest(refresh_token=token, **common)
+    raise Invalid(f"unsupported grant_type {grant_type[:40]!r}: use one of {', '.join(GRANT_TYPES)}",
+                  field="grant_type")
+
+
+def create_blueprint(path: str) -> Blueprint:
+    blueprint = Blueprint("token", __name__)
+
+    @blueprint.route(path, methods=["GET", "POST"])
+    def token():
+        token_request = _from_get() if request.method == "GET" else _from_post()
+        grant = issue_token(current_app.extensions["authsvc"], token_request)
+        response = jsonify(grant.body)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        return response
+
+    return blueprint
