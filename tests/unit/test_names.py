@@ -1,0 +1,29 @@
+"""Project and user name grammars."""
+
+import pytest
+
+from authsvc.core.names import InvalidName, check_project_name, check_user_name
+
+
+@pytest.mark.parametrize("name", ["demo", "a", "my-team", "team.web", "a_b", "a__b", "x1-2.3_4", "a" * 64])
+def test_valid_project_names(name):
+    assert check_project_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "Demo", "-demo", "demo-", "de--mo", "de..mo", "de___mo", "a/b",
+                                  "dé", "demo ", "a" * 65, "..", "%2f", "x;drop table", "ｄemo"])
+def test_invalid_project_names(name):
+    with pytest.raises(InvalidName):
+        check_project_name(name)
+
+
+@pytest.mark.parametrize("name", ["alice", "a", "bob.smith", "ci-bot", "jane_doe", "jane@example.com", "u1"])
+def test_valid_user_names(name):
+    assert check_user_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "Alice", ".alice", "alice.", "al ice", "al:ice", "al/ice", "a" * 65,
+                                  "аlice", "robot$x", "(operator)", "al\x00ice"])
+def test_invalid_user_names(name):
+    with pytest.raises(InvalidName):
+        check_user_name(name)

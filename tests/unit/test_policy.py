@@ -1,0 +1,123 @@
+"""The full decision table: every kind of caller × public/private × every action.
+
+The expected table is written out by hand from the product rules (the seed
+guide plus our Maintainer role) rather than derived from ROLE_PERMISSIONS, so
+a change to the table in code that breaks a rule fails here.
+"""
+
+import pytest
+
+from authsvc.core.policy import (ANONYMOUS, OPERATOR, Permission, Principal, ProjectView, Role, allows,
+                                 can_see, decide)
+from authsvc.core.scopes import Scope, parse_scopes
+
+CALLERS = {
+    "anonymous": (ANONYMOUS, None),
+    "non-member": (Principal("bob"), None),
+    "guest": (Principal("bob"), Role.GUEST),
+    "developer": (Principal("bob"), Role.DEVELOPER),
+    "maintainer": (Principal("bob"), Role.MAINTAINER),
+    "admin": (Principal("bob"), Role.ADMIN),
+    "system-admin": (Principal("root", is_system_admin=True), None),
+}
+
+#: (caller, visibility) -> granted repository actions for a request of pull,push,delete
+EXPECTED = {
+    ("anonymous", "public"): ("pull",),
+    ("anonymous", "private"): (),
+    ("non-member", "public"): ("pull",),
+    ("non-member", "private"): (),
+    ("guest", "public"): ("pull",),
+    ("guest", "private"): ("pull",),
+    ("developer", "public"): ("pull", "push"),
+    ("developer", "private"): ("pull", "push"),
+    ("maintainer", "public"): ("pull", "push", "delete"),
+    ("maintainer", "private"): ("pull", "push", "delete"),
+    ("admin", "public"): ("pull", "push", "delete"),
+    ("admin", "private"): ("pull", "push", "delete"),
+    ("system-admin", "public"): ("pull", "push", "delete"),
+    ("system-admin", "private"): ("pull", "push", "delete"),
+}
+
+
+def _decide(caller, visibility, request="repository:proj/app:pull,push,delete", **kw):
+    principal, role = CALLERS[caller]
+    projects = {"proj": ProjectView("proj", visibility == "public", role)}
+    return decide(principal, parse_scopes([request]), projects, **kw)
+
+
+@pytest.mark.parametrize("caller, visibility", sorted(EXPECTED))
+def test_decision_table(caller, visibility):
+    granted = _decide(caller, visibility)
+    actions = granted[0].actions if granted else ()
+    assert actions == EXPECTED[(caller, visibility)]
+
+
+@pytest.mark.parametrize("caller, visibility", sorted(EXPECTED))
+@pytest.mark.parametrize("action", ["pull", "push", "delete"])
+def test_each_action_alone_is_granted_iff_in_table(caller, visibility, action):
+    granted = _decide(caller, visibility, f"repository:proj/app:{action}")
+    assert bool(granted) == (action in EXPECTED[(caller, visibility)])
+
+
+@pytest.mark.parametrize("caller", sorted(CALLERS))
+def test_catalog_only_for_system_admins(caller):
+    principal, _ = CALLERS[caller]
+    granted = decide(principal, parse_scopes(["registry:catalog:*"]), {})
+    assert granted == ([Scope("registry", "catalog", ("*",))] if caller == "system-admin" else [])
+
+
+@pytest.mark.parametrize("caller", sorted(CALLERS))
+def test_nonexistent_project_and_top_level_names_get_nothing(caller):
+    principal, _ = CALLERS[caller]
+    assert decide(principal, parse_scopes(["repository:ghost/app:pull,push"]), {}) == []
+    projects = {"proj": ProjectView("proj", True, Role.ADMIN)}
+    assert decide(principal, parse_scopes(["repository:proj:pull,push"]), projects) == []
+
+
+def test_unknown_resource_types_get_nothing():
+    root = CALLERS["system-admin"][0]
+    projects = {"proj": ProjectView("proj", True)}
+    assert decide(root, parse_scopes(["blob:proj/app:pull", "registry:other:*",
+                                      "registry:catalog:pull"]), projects) == []
+
+
+def test_plugin_class_is_treated_as_repository_and_kept_in_answer():
+    principal, role = CALLERS["developer"]
+    projects = {"proj": ProjectView("proj", False, role)}
+    granted = decide(principal, parse_scopes(["repository(plugin):proj/app:pull,push"]), projects)
+    assert granted == [Scope("repository", "proj/app", ("pull", "push"), "plugin")]
+
+
+def test_star_is_spelled_out_as_held_actions_only():
+    assert _decide("developer", "private", "repository:proj/app:*")[0].actions == ("pull", "push")
+    assert _decide("system-admin", "private", "repository:proj/app:*")[0].actions == ("pull", "push", "delete")
+    assert _decide("anonymous", "public", "repository:proj/app:*")[0].actions == ("pull",)
+
+
+def test_anonymous_pull_can_be_switched_off_without_affecting_logged_in_users():
+    assert _decide("anonymous", "public", anonymous_pull=False) == []
+    assert _decide("non-member", "public", anonymous_pull=False)[0].actions == ("pull",)
+
+
+def test_several_scopes_are_decided_independently():
+    principal, _ = CALLERS["developer"]
+    projects = {"mine": ProjectView("mine", False, Role.DEVELOPER), "pub": ProjectView("pub", True),
+                "priv": ProjectView("priv", False)}
+    granted = decide(principal, parse_scopes(
+        ["repository:mine/a:push,pull repository:pub/b:pull,push repository:priv/c:pull"]), projects)
+    assert granted == [Scope("repository", "mine/a", ("push", "pull")), Scope("repository", "pub/b", ("pull",))]
+
+
+def test_visibility_and_member_management():
+    private = ProjectView("p", False)
+    assert not can_see(ANONYMOUS, private) and not can_see(Principal("bob"), private)
+    assert can_see(Principal("bob"), ProjectView("p", False, Role.GUEST))
+    assert can_see(ANONYMOUS, ProjectView("p", True))
+    assert not can_see(ANONYMOUS, ProjectView("p", True), anonymous_pull=False)
+    assert can_see(OPERATOR, private)
+    for role in Role:
+        assert allows(Principal("bob"), ProjectView("p", False, role), Permission.MANAGE_MEMBERS) == (
+            role is Role.ADMIN)
+    assert allows(OPERATOR, private, Permission.MANAGE_MEMBERS)
+    assert not allows(OPERATOR, None, Permission.PULL)
