@@ -49,10 +49,11 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     context = ServiceContext(settings)
     app.extensions["authsvc"] = context
 
-    from .web import errors, health, token
+    from .web import api, errors, health, token
     errors.register(app)
     app.register_blueprint(token.create_blueprint(settings.token_path))
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(api.create_blueprint())
 
     with app.app_context():
         schema.configure_sqlite(db.engine)

@@ -55,6 +55,10 @@ class Settings:
     anonymous_pull: bool = True
     #: Seconds a verified password is remembered (keyed hash, never the password); 0 disables.
     credential_cache_ttl: int = 60
+    #: Who may create projects: ``admins`` (system administrators) or ``everyone`` logged in.
+    project_creation: str = "admins"
+    #: Audience of tokens for the REST API (``/token?service=<this>``), never a registry's service.
+    api_audience: str = "authsvc-api"
     #: Whether ``offline_token=true`` / ``access_type=offline`` yields a refresh token.
     refresh_tokens: bool = True
 
@@ -129,6 +133,10 @@ def _validate(s: Settings) -> None:
         raise bad("kid_format", "must be 'libtrust' or 'thumbprint'")
     if not 1 <= s.cert_validity_days <= 36500:
         raise bad("cert_validity_days", "must be between 1 and 36500")
+    if s.project_creation not in ("admins", "everyone"):
+        raise bad("project_creation", "must be 'admins' or 'everyone'")
+    if not s.api_audience or s.api_audience in s.services:
+        raise bad("api_audience", "must be set and differ from every registry service name")
     if not s.data_dir:
         raise bad("data_dir", "must not be empty")
 

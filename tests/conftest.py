@@ -49,7 +49,7 @@ def seeded(app):
     """root (system admin); projects 'pub' (public) and 'priv' (private), both owned by alice;
     bob developer, carol guest, dave maintainer in both; erin a member of nothing."""
     for name, password in PASSWORDS.items():
-        accounts.create_user(name, password, is_admin=(name == "root"), bcrypt_rounds=FAST_BCRYPT)
+        accounts.create_user(OPERATOR, name, password, is_admin=(name == "root"))
     for project, public in (("pub", True), ("priv", False)):
         projects.create_project(OPERATOR, project, public=public, owner="alice")
         projects.add_member(OPERATOR, project, "bob", "developer")

@@ -30,7 +30,7 @@ def user_create(ctx, name: str, admin: bool, password_stdin: bool) -> None:
     """Create a user (password from a prompt or --password-stdin, never from the command line)."""
     accounts.check_new_user_name(name)  # refuse a bad or taken name before asking for a password
     password = read_password(password_stdin)
-    accounts.create_user(name, password, is_admin=admin, bcrypt_rounds=ctx.settings.bcrypt_rounds)
+    accounts.create_user(OPERATOR, name, password, is_admin=admin)
     click.echo(f"created user {name}{' (system administrator)' if admin else ''}")
 
 
@@ -39,7 +39,7 @@ def user_create(ctx, name: str, admin: bool, password_stdin: bool) -> None:
 @with_app
 def user_list(ctx, as_json: bool) -> None:
     """List users."""
-    emit([accounts.user_summary(u) for u in accounts.list_users()], as_json,
+    emit([accounts.user_summary(u) for u in accounts.list_users(OPERATOR)[0]], as_json,
          ["name", "admin", "active", "created_at"])
 
 
@@ -51,7 +51,7 @@ def user_passwd(ctx, name: str, password_stdin: bool) -> None:
     """Set a user's password; their refresh tokens stop working at once."""
     accounts.get_user(name)  # fail before prompting for a password of a user that does not exist
     password = read_password(password_stdin)
-    accounts.set_password(name, password, bcrypt_rounds=ctx.settings.bcrypt_rounds)
+    accounts.set_password(OPERATOR, name, password)
     click.echo(f"password of {name} changed; existing logins must log in again")
 
 
@@ -62,7 +62,7 @@ def user_passwd(ctx, name: str, password_stdin: bool) -> None:
 @with_app
 def user_update(ctx, name: str, admin: bool | None, active: bool | None) -> None:
     """Change a user's administrator or active flag."""
-    user = accounts.update_user(name, is_admin=admin, is_active=active)
+    user = accounts.update_user(OPERATOR, name, is_admin=admin, is_active=active)
     click.echo(f"{user.name}: admin={str(user.is_admin).lower()} active={str(user.is_active).lower()}")
 
 
@@ -75,7 +75,7 @@ def user_delete(ctx, name: str, yes: bool) -> None:
     accounts.get_user(name)
     if not yes:
         click.confirm(f"Delete user {name} and all their memberships?", abort=True)
-    accounts.delete_user(name)
+    accounts.delete_user(OPERATOR, name)
     click.echo(f"deleted user {name}")
 
 

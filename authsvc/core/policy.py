@@ -122,6 +122,16 @@ def can_see(principal: Principal, project: ProjectView | None, *, anonymous_pull
     return bool(permissions_on(principal, project, anonymous_pull=anonymous_pull))
 
 
+def may_manage_users(principal: Principal) -> bool:
+    """Creating, changing and deleting accounts is for system administrators only."""
+    return principal.is_system_admin
+
+
+def may_create_projects(principal: Principal, *, users_may_create: bool) -> bool:
+    """System administrators always; other logged-in users when the operator allows it."""
+    return principal.is_system_admin or (users_may_create and not principal.is_anonymous)
+
+
 def projects_named(scopes: Iterable[Scope]) -> set[str]:
     """The project names a set of scopes refers to, so the store can load them in one query."""
     names = set()

@@ -1,8 +1,11 @@
 """User accounts: the one place where users are created, changed and removed.
 
-Every change that must end existing sessions (a new password, deactivation)
-bumps ``credential_version`` and deletes the user's refresh tokens in the
-same transaction, so no worker can keep honouring the old credential.
+Managing accounts is for system administrators (``core.policy.may_manage_users``);
+the one exception is a user changing their own password, which needs the
+old one.  Every change that must end existing sessions (a new password,
+deactivation) bumps ``credential_version`` and deletes the user's refresh
+tokens in the same transaction, so no worker keeps honouring the old
+credential.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core.names import InvalidName, check_user_name
+from ..core.policy import Principal, may_manage_users
 from ..store.models import RefreshToken, User, db
-from .errors import Conflict, Invalid, NotFound
-from .passwords import check_strength, hash_password
+from .context import current
+from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from .passwords import check_strength, hash_password, verify_password
 
 
 def _valid_name(name: str) -> str:
@@ -23,15 +28,31 @@ def _valid_name(name: str) -> str:
         raise Invalid(str(exc), field="name") from None
 
 
+def _require_user_admin(actor: Principal) -> None:
+    if not may_manage_users(actor):
+        raise Forbidden("only system administrators may manage users")
+
+
 def get_user(name: str) -> User:
+    """The user row (no permission check: for the service layer's own use)."""
     user = db.session.execute(select(User).where(User.name == name)).scalar_one_or_none()
     if user is None:
         raise NotFound(f"user {name[:80]!r} does not exist")
     return user
 
 
-def list_users() -> list[User]:
-    return list(db.session.execute(select(User).order_by(User.name)).scalars())
+def show_user(actor: Principal, name: str) -> User:
+    """A user's record: system administrators see anyone, a user sees themself."""
+    if actor.subject != name:
+        _require_user_admin(actor)
+    return get_user(name)
+
+
+def list_users(actor: Principal, *, offset: int = 0, limit: int | None = None) -> tuple[list[User], int]:
+    _require_user_admin(actor)
+    total = db.session.execute(select(func.count()).select_from(User)).scalar()
+    query = select(User).order_by(User.name).offset(offset).limit(limit)
+    return list(db.session.execute(query).scalars()), total
 
 
 def check_new_user_name(name: str) -> None:
@@ -41,11 +62,12 @@ def check_new_user_name(name: str) -> None:
         raise Conflict(f"user {name!r} already exists")
 
 
-def create_user(name: str, password: str, *, is_admin: bool = False, bcrypt_rounds: int) -> User:
+def create_user(actor: Principal, name: str, password: str, *, is_admin: bool = False) -> User:
+    _require_user_admin(actor)
     check_new_user_name(name)
     check_strength(password)
-    user = User(name=name, password_hash=hash_password(password, bcrypt_rounds), is_admin=is_admin,
-                is_active=True, credential_version=1)
+    user = User(name=name, password_hash=hash_password(password, current().settings.bcrypt_rounds),
+                is_admin=is_admin, is_active=True, credential_version=1)
     db.session.add(user)
     try:
         db.session.commit()
@@ -60,16 +82,26 @@ def _end_sessions(user: User) -> None:
     db.session.execute(delete(RefreshToken).where(RefreshToken.user_id == user.id))
 
 
-def set_password(name: str, password: str, *, bcrypt_rounds: int) -> User:
+def set_password(actor: Principal, name: str, password: str, *, old_password: str | None = None) -> User:
+    """Set a password: administrators for anyone, a user for themself with the old password."""
+    if may_manage_users(actor):
+        user = get_user(name)
+    elif actor.subject == name:
+        user = get_user(name)
+        if old_password is None or not verify_password(old_password, user.password_hash):
+            raise Unauthorized("the old password is wrong")
+    else:
+        raise Forbidden("only system administrators may set another user's password")
     check_strength(password)
-    user = get_user(name)
-    user.password_hash = hash_password(password, bcrypt_rounds)
+    user.password_hash = hash_password(password, current().settings.bcrypt_rounds)
     _end_sessions(user)
     db.session.commit()
     return user
 
 
-def update_user(name: str, *, is_admin: bool | None = None, is_active: bool | None = None) -> User:
+def update_user(actor: Principal, name: str, *, is_admin: bool | None = None,
+                is_active: bool | None = None) -> User:
+    _require_user_admin(actor)
     user = get_user(name)
     if is_admin is not None:
         user.is_admin = is_admin
@@ -81,8 +113,9 @@ def update_user(name: str, *, is_admin: bool | None = None, is_active: bool | No
     return user
 
 
-def delete_user(name: str) -> None:
+def delete_user(actor: Principal, name: str) -> None:
     """Remove the user; memberships and refresh tokens go with it (foreign-key cascades)."""
+    _require_user_admin(actor)
     user = get_user(name)
     db.session.delete(user)
     db.session.commit()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from flask import current_app
+
 from ..settings import Settings
 from ..signing import keys
 from ..signing.jwt import TokenSigner
@@ -39,3 +41,13 @@ class ServiceContext:
         self.__dict__["signing_material"] = material
         self.__dict__.pop("signer", None)
         return created
+
+
+def current() -> ServiceContext:
+    """The context of the running app.
+
+    The services already live inside an app context (Flask-SQLAlchemy's
+    session is bound to it), so reading settings from the same place keeps
+    every caller from having to pass them, and from passing different ones.
+    """
+    return current_app.extensions["authsvc"]

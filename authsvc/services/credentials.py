@@ -135,3 +135,21 @@ def hash_refresh_token(token: str) -> str:
 
 def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def by_api_token(ctx, token: str) -> User:
+    """The active user named by a bearer token we issued for the REST API audience.
+
+    Such tokens live ``token_ttl`` seconds; deactivating or deleting the user
+    ends them at once because the user row is read on every call.
+    """
+    import jwt  # local: only the API path needs it
+
+    try:
+        claims = ctx.signer.verify(token, audience=ctx.settings.api_audience)
+    except jwt.InvalidTokenError:
+        raise Unauthorized() from None
+    user = queries.user_by_name(str(claims.get("sub", "")))
+    if user is None or not user.is_active:
+        raise Unauthorized()
+    return user

@@ -45,7 +45,8 @@ def issue_token(ctx, request: TokenRequest) -> TokenGrant:
     """Authenticate, decide and sign; raises Invalid (400) or Unauthorized (401)."""
     settings = ctx.settings
     service = request.service or settings.services[0]
-    if service not in settings.services:
+    for_api = service == settings.api_audience
+    if service not in settings.services and not for_api:
         raise Invalid(f"unknown service {service[:80]!r}", field="service")
     try:
         scopes = parse_scopes(request.scopes)
@@ -60,7 +61,8 @@ def issue_token(ctx, request: TokenRequest) -> TokenGrant:
     principal = Principal(user.name, user.is_admin) if user is not None else ANONYMOUS
 
     views = queries.project_views(user.id if user else None, projects_named(scopes))
-    granted = decide(principal, scopes, views, anonymous_pull=settings.anonymous_pull)
+    # A token for the REST API only proves who the caller is; it never carries registry access.
+    granted = [] if for_api else decide(principal, scopes, views, anonymous_pull=settings.anonymous_pull)
     issued = ctx.signer.issue(subject=principal.subject, audience=service,
                               access=[scope.to_access() for scope in granted])
     body = {

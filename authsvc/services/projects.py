@@ -15,9 +15,11 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core.names import InvalidName, check_project_name
-from ..core.policy import OPERATOR, Permission, Principal, ProjectView, Role, allows, can_see
+from ..core.policy import (OPERATOR, Permission, Principal, ProjectView, Role, allows, can_see,
+                           may_create_projects)
 from ..store.models import Membership, Project, User, db
 from .accounts import get_user
+from .context import current
 from .errors import Conflict, Forbidden, Invalid, NotFound
 
 
@@ -48,17 +50,21 @@ def _view(actor: Principal, project: Project) -> ProjectView:
     return ProjectView(project.name, project.is_public, _role_of(actor, project))
 
 
+def _anonymous_pull() -> bool:
+    return current().settings.anonymous_pull
+
+
 def _visible(actor: Principal, name: str) -> tuple[Project, ProjectView]:
     project = db.session.execute(select(Project).where(Project.name == name)).scalar_one_or_none()
     view = _view(actor, project) if project is not None else None
-    if project is None or not can_see(actor, view):
+    if project is None or not can_see(actor, view, anonymous_pull=_anonymous_pull()):
         raise NotFound(f"project {name[:80]!r} does not exist")
     return project, view
 
 
 def _require(actor: Principal, name: str, permission: Permission) -> Project:
     project, view = _visible(actor, name)
-    if not allows(actor, view, permission):
+    if not allows(actor, view, permission, anonymous_pull=_anonymous_pull()):
         raise Forbidden(f"you may not {permission.value.replace('_', ' ')} of project {name!r}")
     return project
 
@@ -78,22 +84,24 @@ def list_projects(actor: Principal) -> list[tuple[Project, ProjectView]]:
         .outerjoin(Membership, and_(Membership.project_id == Project.id, Membership.user_id == actor_id))
         .order_by(Project.name)).all()
     result = []
+    anonymous_pull = _anonymous_pull()
     for project, role in rows:
         view = ProjectView(project.name, project.is_public, Role(role) if role else None)
-        if can_see(actor, view):
+        if can_see(actor, view, anonymous_pull=anonymous_pull):
             result.append((project, view))
     return result
 
 
-def create_project(actor: Principal, name: str, *, public: bool, owner: str | None = None,
-                   users_may_create: bool = False) -> Project:
+def create_project(actor: Principal, name: str, *, public: bool, owner: str | None = None) -> Project:
     """Create a project; its owner (given, or else the acting user) becomes its Project Admin."""
     try:
         check_project_name(name)
     except InvalidName as exc:
         raise Invalid(str(exc), field="name") from None
-    if not (actor.is_system_admin or users_may_create):
+    if not may_create_projects(actor, users_may_create=current().settings.project_creation == "everyone"):
         raise Forbidden("only system administrators may create projects")
+    if owner is not None and owner != actor.subject and not actor.is_system_admin:
+        raise Forbidden("only system administrators may create a project for another user")
     if owner is None and actor != OPERATOR:
         owner = actor.subject
     owner_user = get_user(owner) if owner is not None else None
@@ -139,6 +147,14 @@ def list_members(actor: Principal, name: str) -> list[MemberInfo]:
         select(User.name, Membership.role).join(Membership, Membership.user_id == User.id)
         .where(Membership.project_id == project.id).order_by(User.name)).all()
     return [MemberInfo(user, Role(role)) for user, role in rows]
+
+
+def get_member(actor: Principal, name: str, user_name: str) -> MemberInfo:
+    """One member, under the same visibility rule as :func:`list_members`."""
+    for member in list_members(actor, name):
+        if member.user == user_name:
+            return member
+    raise NotFound(f"{user_name[:80]!r} is not a member of project {name!r}")
 
 
 def _membership(project: Project, user: User) -> Membership | None:

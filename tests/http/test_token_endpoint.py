@@ -10,7 +10,8 @@ import pytest
 from cryptography import x509
 
 from authsvc.services import accounts, refresh_tokens
-from tests.conftest import FAST_BCRYPT, PASSWORDS
+from authsvc.core.policy import OPERATOR
+from tests.conftest import PASSWORDS
 
 
 def basic(user, password):
@@ -110,7 +111,7 @@ def test_malformed_authorization_is_401_json(client, seeded, header):
 
 
 def test_inactive_user_is_refused(client, seeded):
-    accounts.update_user("bob", is_active=False)
+    accounts.update_user(OPERATOR, "bob", is_active=False)
     assert get_token(client, user="bob").status_code == 401
 
 
@@ -159,9 +160,9 @@ def test_refresh_token_dies_with_credentials(client, seeded, kill):
     refresh = get_token(client, user="bob", offline_token="true").get_json()["refresh_token"]
     form = {"grant_type": "refresh_token", "refresh_token": refresh, "service": "registry"}
     assert client.post("/token", data=form).status_code == 200
-    {"password": lambda: accounts.set_password("bob", "new-pass-123", bcrypt_rounds=FAST_BCRYPT),
-     "deactivate": lambda: accounts.update_user("bob", is_active=False),
-     "delete": lambda: accounts.delete_user("bob"),
+    {"password": lambda: accounts.set_password(OPERATOR, "bob", "new-pass-123"),
+     "deactivate": lambda: accounts.update_user(OPERATOR, "bob", is_active=False),
+     "delete": lambda: accounts.delete_user(OPERATOR, "bob"),
      "revoke": lambda: refresh_tokens.revoke_all("bob")}[kill]()
     assert client.post("/token", data=form).status_code == 401
 
@@ -203,7 +204,7 @@ def test_password_cache_skips_bcrypt_but_not_a_password_change(app, client, seed
     hits = cache.hits
     assert get_token(client, user="bob").status_code == 200
     assert cache.hits == hits + 1
-    accounts.set_password("bob", "changed-pass-1", bcrypt_rounds=FAST_BCRYPT)
+    accounts.set_password(OPERATOR, "bob", "changed-pass-1")
     assert get_token(client, user="bob").status_code == 401
     assert get_token(client, user="bob", password="changed-pass-1").status_code == 200
 

@@ -1,0 +1,89 @@
+"""``/api/v1/projects`` and their members.
+
+A private project the caller may not see answers 404, exactly like a
+project that does not exist; a visible one the caller may not change
+answers 403.  Both decisions are the service layer's.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, url_for
+
+from ...services import projects
+from ...services.errors import Unauthorized
+from . import caller
+from .render import body, created, no_content, page_args, paginated
+
+
+def _project(project, view) -> dict:
+    summary = projects.project_summary(project)
+    summary["role"] = view.role.value if view.role else None
+    return summary
+
+
+def _member(member) -> dict:
+    return {"user": member.user, "role": member.role.value}
+
+
+def register(bp: Blueprint) -> None:
+    @bp.get("/projects")
+    def list_projects():
+        page, size = page_args()
+        visible = projects.list_projects(caller())
+        items = [_project(p, v) for p, v in visible[(page - 1) * size: page * size]]
+        return paginated(items, len(visible), page, size, "api.list_projects")
+
+    @bp.post("/projects")
+    def create_project():
+        actor = caller()
+        if actor.is_anonymous:
+            raise Unauthorized("log in to create a project")
+        data = body(required={"name": str}, optional={"public": bool, "owner": str})
+        project = projects.create_project(actor, data["name"], public=data.get("public", False),
+                                          owner=data.get("owner"))
+        return created(_project(*projects.get_project(actor, project.name)),
+                       url_for("api.get_project", name=project.name))
+
+    @bp.get("/projects/<name>")
+    def get_project(name: str):
+        return jsonify(_project(*projects.get_project(caller(), name)))
+
+    @bp.patch("/projects/<name>")
+    def update_project(name: str):
+        data = body(required={"public": bool})
+        actor = caller()
+        projects.set_visibility(actor, name, data["public"])
+        return jsonify(_project(*projects.get_project(actor, name)))
+
+    @bp.delete("/projects/<name>")
+    def delete_project(name: str):
+        projects.delete_project(caller(), name)
+        return no_content()
+
+    @bp.get("/projects/<name>/members")
+    def list_members(name: str):
+        page, size = page_args()
+        members = projects.list_members(caller(), name)
+        items = [_member(m) for m in members[(page - 1) * size: page * size]]
+        return paginated(items, len(members), page, size, "api.list_members", name=name)
+
+    @bp.post("/projects/<name>/members")
+    def add_member(name: str):
+        data = body(required={"user": str, "role": str})
+        member = projects.add_member(caller(), name, data["user"], data["role"])
+        return created(_member(member), url_for("api.get_member", name=name, user=member.user))
+
+    @bp.get("/projects/<name>/members/<user>")
+    def get_member(name: str, user: str):
+        member = projects.get_member(caller(), name, user)
+        return jsonify(_member(member))
+
+    @bp.patch("/projects/<name>/members/<user>")
+    def set_role(name: str, user: str):
+        data = body(required={"role": str})
+        return jsonify(_member(projects.set_role(caller(), name, user, data["role"])))
+
+    @bp.delete("/projects/<name>/members/<user>")
+    def remove_member(name: str, user: str):
+        projects.remove_member(caller(), name, user)
+        return no_content()
