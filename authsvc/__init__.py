@@ -45,6 +45,9 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(settings.sqlalchemy_url)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.json.sort_keys = False
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     db.init_app(app)
     context = ServiceContext(settings)
     app.extensions["authsvc"] = context
@@ -54,6 +57,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     app.register_blueprint(token.create_blueprint(settings.token_path))
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api.create_blueprint())
+    app.before_request(_note_source)
 
     with app.app_context():
         schema.configure_sqlite(db.engine)
@@ -72,10 +76,22 @@ def _prepare_sqlite_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
+def _note_source() -> None:
+    """Every audit event and throttle counter of this request names the client's address."""
+    from flask import request
+
+    from .services import audit
+    audit.set_source(request.remote_addr or "")
+
+
 def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": schema.SQLITE_BUSY_TIMEOUT_MS / 1000}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5, "pool_timeout": 5}
+    options = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5, "pool_timeout": 5}
+    if url.startswith("postgresql"):
+        # A database that does not answer must turn into a prompt 503, not a hung worker.
+        options["connect_args"] = {"connect_timeout": 3}
+    return options
 
 
 def _check_ready(context: ServiceContext) -> None:

@@ -59,6 +59,17 @@ class Settings:
     project_creation: str = "admins"
     #: Audience of tokens for the REST API (``/token?service=<this>``), never a registry's service.
     api_audience: str = "authsvc-api"
+    #: Failed password attempts per (account, source) before throttling starts; 0 disables.
+    throttle_threshold: int = 5
+    #: Seconds over which failures are counted.
+    throttle_window: int = 900
+    #: First block, doubled by each further failure, capped at ``throttle_max_delay``.
+    throttle_base_delay: int = 2
+    throttle_max_delay: int = 300
+    #: Reverse proxies in front of authsvc whose X-Forwarded-For is trusted (0: use the peer address).
+    proxy_hops: int = 0
+    #: Record every token grant in the audit log (failed logins and changes are always recorded).
+    audit_token_grants: bool = True
     #: Whether ``offline_token=true`` / ``access_type=offline`` yields a refresh token.
     refresh_tokens: bool = True
 
@@ -133,6 +144,14 @@ def _validate(s: Settings) -> None:
         raise bad("kid_format", "must be 'libtrust' or 'thumbprint'")
     if not 1 <= s.cert_validity_days <= 36500:
         raise bad("cert_validity_days", "must be between 1 and 36500")
+    if not 0 <= s.throttle_threshold <= 1000:
+        raise bad("throttle_threshold", "must be between 0 and 1000")
+    if not 1 <= s.throttle_window <= 86400:
+        raise bad("throttle_window", "must be between 1 and 86400 seconds")
+    if not 1 <= s.throttle_base_delay <= s.throttle_max_delay <= 86400:
+        raise bad("throttle_base_delay", "must be at least 1 and at most throttle_max_delay (<= 86400)")
+    if not 0 <= s.proxy_hops <= 10:
+        raise bad("proxy_hops", "must be between 0 and 10")
     if s.project_creation not in ("admins", "everyone"):
         raise bad("project_creation", "must be 'admins' or 'everyone'")
     if not s.api_audience or s.api_audience in s.services:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from .admin import db_group, init, serve
+from .audit import audit_group
 from .keys import keys_group, registry_config
 from .people import member_group, project_group, user_group
 from .tokens import token_group
@@ -23,5 +24,5 @@ def main() -> None:
 
 
 for command in (init, serve, db_group, user_group, project_group, member_group, token_group,
-                keys_group, registry_config):
+                keys_group, registry_config, audit_group):
     main.add_command(command)

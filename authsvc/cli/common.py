@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import getpass
+import os
 import json
 import sys
 
 import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from ..services import audit
 from ..services.errors import ServiceError
 from ..settings import SettingsError
 from ..signing.keys import KeyFileError
@@ -33,6 +36,7 @@ def with_app(func):
             fail(str(exc))
         try:
             with app.app_context():
+                audit.set_source(f"cli:{_os_user()}")
                 return func(app.extensions["authsvc"], *args, **kwargs)
         except ServiceError as exc:
             fail(exc.message)
@@ -45,6 +49,14 @@ def with_app(func):
             fail(f"database error: {type(exc).__name__}")
 
     return wrapper
+
+
+def _os_user() -> str:
+    """Who ran the command, for the audit log (the CLI acts with every right, so name the person)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid{os.getuid()}"
 
 
 def read_password(from_stdin: bool, *, confirm: bool = True) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..core.policy import OPERATOR
 from ..services import refresh_tokens
 from .common import emit, fail, json_option, with_app
 
@@ -19,7 +20,7 @@ def token_group() -> None:
 @with_app
 def token_list(ctx, user_name: str | None, as_json: bool) -> None:
     """List live refresh tokens (never the tokens themselves, which are not stored)."""
-    rows = [refresh_tokens.token_summary(row, name) for row, name in refresh_tokens.list_tokens(user_name)]
+    rows = [refresh_tokens.token_summary(row, name) for row, name in refresh_tokens.list_tokens(OPERATOR, user_name)]
     emit(rows, as_json, ["id", "user", "client_id", "created_at"])
 
 
@@ -32,8 +33,8 @@ def token_revoke(ctx, token_id: int | None, user_name: str | None) -> None:
     if (token_id is None) == (user_name is None):
         fail("give either a token id or --user USER")
     if user_name is not None:
-        count = refresh_tokens.revoke_all(user_name)
+        count = refresh_tokens.revoke_all(OPERATOR, user_name)
         click.echo(f"revoked {count} refresh token(s) of {user_name}")
     else:
-        refresh_tokens.revoke(token_id)
+        refresh_tokens.revoke(OPERATOR, token_id)
         click.echo(f"revoked refresh token {token_id}")

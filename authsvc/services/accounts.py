@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from ..core.names import InvalidName, check_user_name
 from ..core.policy import Principal, may_manage_users
 from ..store.models import RefreshToken, User, db
+from . import audit
 from .context import current
 from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from .passwords import check_strength, hash_password, verify_password
@@ -69,6 +70,7 @@ def create_user(actor: Principal, name: str, password: str, *, is_admin: bool = 
     user = User(name=name, password_hash=hash_password(password, current().settings.bcrypt_rounds),
                 is_admin=is_admin, is_active=True, credential_version=1)
     db.session.add(user)
+    audit.record(actor, "user.create", name, admin=is_admin)
     try:
         db.session.commit()
     except IntegrityError:  # a concurrent create won the race
@@ -95,6 +97,7 @@ def set_password(actor: Principal, name: str, password: str, *, old_password: st
     check_strength(password)
     user.password_hash = hash_password(password, current().settings.bcrypt_rounds)
     _end_sessions(user)
+    audit.record(actor, "user.password", name)
     db.session.commit()
     return user
 
@@ -109,6 +112,7 @@ def update_user(actor: Principal, name: str, *, is_admin: bool | None = None,
         user.is_active = is_active
         if not is_active:
             _end_sessions(user)
+    audit.record(actor, "user.update", name, admin=is_admin, active=is_active)
     db.session.commit()
     return user
 
@@ -118,6 +122,7 @@ def delete_user(actor: Principal, name: str) -> None:
     _require_user_admin(actor)
     user = get_user(name)
     db.session.delete(user)
+    audit.record(actor, "user.delete", name)
     db.session.commit()
 
 

@@ -21,8 +21,7 @@ from .credentials import Authenticator, VerifiedCredentialCache
 class ServiceContext:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.authenticator = Authenticator(VerifiedCredentialCache(settings.credential_cache_ttl),
-                                           settings.bcrypt_rounds)
+        self.authenticator = Authenticator(VerifiedCredentialCache(settings.credential_cache_ttl), settings)
 
     @cached_property
     def signing_material(self) -> keys.SigningMaterial:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from ..core.policy import ANONYMOUS, Principal, decide, projects_named
 from ..core.scopes import Scope, ScopeError, parse_scopes
 from ..store import queries
-from . import refresh_tokens
+from ..store.models import db
+from . import audit, refresh_tokens
 from .errors import Invalid
 
 
@@ -65,6 +66,9 @@ def issue_token(ctx, request: TokenRequest) -> TokenGrant:
     granted = [] if for_api else decide(principal, scopes, views, anonymous_pull=settings.anonymous_pull)
     issued = ctx.signer.issue(subject=principal.subject, audience=service,
                               access=[scope.to_access() for scope in granted])
+    if settings.audit_token_grants:
+        audit.record(principal, "token.grant", service, requested=[str(s) for s in scopes],
+                     granted=[str(s) for s in granted], client=request.client_id[:64])
     body = {
         "token": issued.token,
         "access_token": issued.token,
@@ -73,5 +77,7 @@ def issue_token(ctx, request: TokenRequest) -> TokenGrant:
     }
     if (request.offline and user is not None and request.refresh_token is None
             and settings.refresh_tokens):
-        body["refresh_token"] = refresh_tokens.issue(user, request.client_id)
+        body["refresh_token"] = refresh_tokens.issue(user, request.client_id)  # commits the audit event too
+    elif settings.audit_token_grants:
+        db.session.commit()
     return TokenGrant(body=body, principal=principal, granted=granted)

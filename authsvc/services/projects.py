@@ -19,6 +19,7 @@ from ..core.policy import (OPERATOR, Permission, Principal, ProjectView, Role, a
                            may_create_projects)
 from ..store.models import Membership, Project, User, db
 from .accounts import get_user
+from . import audit
 from .context import current
 from .errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -111,6 +112,7 @@ def create_project(actor: Principal, name: str, *, public: bool, owner: str | No
     db.session.add(project)
     if owner_user is not None:
         db.session.add(Membership(project=project, user=owner_user, role=Role.ADMIN.value))
+    audit.record(actor, "project.create", name, public=public, owner=owner)
     try:
         db.session.commit()
     except IntegrityError:
@@ -122,6 +124,7 @@ def create_project(actor: Principal, name: str, *, public: bool, owner: str | No
 def set_visibility(actor: Principal, name: str, public: bool) -> Project:
     project = _require(actor, name, Permission.MANAGE_PROJECT)
     project.is_public = public
+    audit.record(actor, "project.visibility", name, public=public)
     db.session.commit()
     return project
 
@@ -135,6 +138,7 @@ def delete_project(actor: Principal, name: str) -> None:
     """
     project = _require(actor, name, Permission.MANAGE_PROJECT)
     db.session.delete(project)
+    audit.record(actor, "project.delete", name)
     db.session.commit()
 
 
@@ -174,6 +178,7 @@ def add_member(actor: Principal, name: str, user_name: str, role: str) -> Member
     if _membership(project, user) is not None:
         raise Conflict(f"{user_name!r} is already a member of project {name!r}")
     db.session.add(Membership(project_id=project.id, user_id=user.id, role=parsed.value))
+    audit.record(actor, "member.add", f"{name}/{user_name}", role=parsed.value)
     try:
         db.session.commit()
     except IntegrityError:
@@ -202,6 +207,7 @@ def set_role(actor: Principal, name: str, user_name: str, role: str) -> MemberIn
     if parsed != Role.ADMIN:
         _keep_an_admin(project, membership)
     membership.role = parsed.value
+    audit.record(actor, "member.role", f"{name}/{user_name}", role=parsed.value)
     db.session.commit()
     return MemberInfo(user_name, parsed)
 
@@ -210,6 +216,7 @@ def remove_member(actor: Principal, name: str, user_name: str) -> None:
     project, membership = _existing_membership(actor, name, user_name)
     _keep_an_admin(project, membership)
     db.session.delete(membership)
+    audit.record(actor, "member.remove", f"{name}/{user_name}")
     db.session.commit()
 
 

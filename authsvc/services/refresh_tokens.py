@@ -13,7 +13,9 @@ from sqlalchemy import delete, select
 from ..store.models import RefreshToken, User, db
 from .accounts import get_user
 from .credentials import hash_refresh_token, new_refresh_token
-from .errors import NotFound
+from ..core.policy import Principal, may_manage_users
+from . import audit
+from .errors import Forbidden, NotFound
 
 
 def issue(user: User, client_id: str) -> str:
@@ -24,23 +26,34 @@ def issue(user: User, client_id: str) -> str:
     return token
 
 
-def list_tokens(user_name: str | None = None) -> list[tuple[RefreshToken, str]]:
+def _require_owner_or_admin(actor: Principal, user_name: str | None) -> None:
+    if not (may_manage_users(actor) or (user_name is not None and actor.subject == user_name)):
+        raise Forbidden("only system administrators may manage other users' refresh tokens")
+
+
+def list_tokens(actor: Principal, user_name: str | None = None) -> list[tuple[RefreshToken, str]]:
+    _require_owner_or_admin(actor, user_name)
     query = select(RefreshToken, User.name).join(User, RefreshToken.user_id == User.id)
     if user_name is not None:
         query = query.where(User.id == get_user(user_name).id)
     return [(row, name) for row, name in db.session.execute(query.order_by(RefreshToken.id)).all()]
 
 
-def revoke(token_id: int) -> None:
-    if not db.session.execute(delete(RefreshToken).where(RefreshToken.id == token_id)).rowcount:
-        db.session.rollback()
+def revoke(actor: Principal, token_id: int) -> None:
+    found = db.session.execute(select(RefreshToken, User.name).join(User, RefreshToken.user_id == User.id)
+                               .where(RefreshToken.id == token_id)).first()
+    if found is None or not (may_manage_users(actor) or actor.subject == found[1]):
         raise NotFound(f"refresh token {token_id} does not exist")
+    db.session.execute(delete(RefreshToken).where(RefreshToken.id == token_id))
+    audit.record(actor, "token.revoke", found[1], id=token_id)
     db.session.commit()
 
 
-def revoke_all(user_name: str) -> int:
+def revoke_all(actor: Principal, user_name: str) -> int:
+    _require_owner_or_admin(actor, user_name)
     user = get_user(user_name)
     count = db.session.execute(delete(RefreshToken).where(RefreshToken.user_id == user.id)).rowcount
+    audit.record(actor, "token.revoke", user_name, count=count)
     db.session.commit()
     return count
 

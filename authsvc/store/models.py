@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Integer, MetaData, String, UniqueConstraint,
+from sqlalchemy import (Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint,
                         func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -102,3 +102,36 @@ class RefreshToken(db.Model):
                                                     server_default=func.current_timestamp())
 
     user: Mapped[User] = relationship()
+
+
+class AuditEvent(db.Model):
+    """One accountable event: a token grant, a failed login, or an administrative change.
+
+    ``details`` is a small JSON document; secrets (passwords, tokens) are
+    never put in it.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Indexed: listing filters and purging by age both go by time.
+    at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    source: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    action: Mapped[str] = mapped_column(String(40), nullable=False)
+    target: Mapped[str] = mapped_column(String(300), nullable=False, default="")
+    details: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+
+
+class LoginFailure(db.Model):
+    """Failed password attempts per (account, source address), shared by every worker and instance."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (UniqueConstraint("account", "source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(80), nullable=False)
+    source: Mapped[str] = mapped_column(String(64), nullable=False)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    first_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

@@ -12,7 +12,10 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from sqlalchemy.exc import DBAPIError
+
 from ..services.errors import ServiceError, Unauthorized
+from ..store.models import db
 
 log = logging.getLogger("authsvc")
 
@@ -38,7 +41,17 @@ def json_error(status: int, code: str, message: str, *, field: str | None = None
 def register(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError):
-        return json_error(exc.http_status, exc.code, exc.message, field=exc.field)
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return json_error(exc.http_status, exc.code, exc.message, field=exc.field, headers=headers)
+
+    @app.errorhandler(DBAPIError)
+    def _database_down(exc: DBAPIError):
+        # Unreachable or overloaded database: tell clients to retry, never hang or 500.
+        db.session.rollback()
+        log.error("database error: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+        return json_error(503, "UNAVAILABLE", "the database is unavailable; retry shortly",
+                          headers={"Retry-After": "5"})
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -174,3 +174,20 @@ def test_token_list_and_revoke(cli, tmp_path):
     cli("token", "revoke", str(tokens[0]["id"]))
     assert len(json.loads(cli("token", "list", "--user", "alice", "--json").output)) == 1
     assert "revoked 1" in cli("token", "revoke", "--user", "alice").output
+
+
+def test_audit_list_filters_and_purge(cli):
+    cli("user", "create", "alice", "--password-stdin", input="alice-pass-1\n")
+    cli("project", "create", "web", "--owner", "alice")
+    events = json.loads(cli("audit", "list", "--json").output)
+    assert [e["action"] for e in events] == ["project.create", "user.create"]
+    assert all(e["source"].startswith("cli:") and e["actor"] == "(operator)" for e in events)
+    assert "alice-pass-1" not in json.dumps(events)
+    only = json.loads(cli("audit", "list", "--json", "--action", "user.").output)
+    assert [e["target"] for e in only] == ["alice"]
+    assert json.loads(cli("audit", "list", "--json", "--actor", "nobody").output) == []
+    assert "purged 0" in cli("audit", "purge", "--older-than", "1d").output
+    assert "purged 2" in cli("audit", "purge", "--older-than", "0m").output
+    assert [e["action"] for e in json.loads(cli("audit", "list", "--json").output)] == ["audit.purge"]
+    bad = cli("audit", "purge", "--older-than", "soon", ok=False)
+    assert bad.exit_code == 2 and "not an age" in bad.stderr

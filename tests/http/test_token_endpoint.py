@@ -151,7 +151,7 @@ def test_docker_login_gets_refresh_token_usable_by_post(app, client, seeded):
     assert claims["sub"] == "bob"
     assert claims["access"][0]["actions"] == ["pull", "push"]
     assert "refresh_token" not in response.get_json()  # not rotated: docker keeps the one it stored
-    stored = refresh_tokens.list_tokens("bob")
+    stored = refresh_tokens.list_tokens(OPERATOR, "bob")
     assert len(stored) == 1 and stored[0][0].token_hash != refresh and refresh not in stored[0][0].token_hash
 
 
@@ -163,7 +163,7 @@ def test_refresh_token_dies_with_credentials(client, seeded, kill):
     {"password": lambda: accounts.set_password(OPERATOR, "bob", "new-pass-123"),
      "deactivate": lambda: accounts.update_user(OPERATOR, "bob", is_active=False),
      "delete": lambda: accounts.delete_user(OPERATOR, "bob"),
-     "revoke": lambda: refresh_tokens.revoke_all("bob")}[kill]()
+     "revoke": lambda: refresh_tokens.revoke_all(OPERATOR, "bob")}[kill]()
     assert client.post("/token", data=form).status_code == 401
 
 

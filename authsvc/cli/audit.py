@@ -1,0 +1,57 @@
+"""The audit log: list and filter it, purge old entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+
+from ..core.policy import OPERATOR
+from ..services import audit
+from ..store.models import utcnow
+from .common import emit, json_option, with_app
+
+
+def _age(text: str) -> dt.timedelta:
+    """'30d', '12h', '90m' or a number of days."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    try:
+        if text[-1:] in units:
+            return dt.timedelta(**{units[text[-1]]: int(text[:-1])})
+        return dt.timedelta(days=int(text))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an age like 30d, 12h or 90m") from None
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Token grants, failed logins and administrative changes."""
+
+
+@audit_group.command("list")
+@click.option("--since", "since", help="Only events newer than this age (30d, 12h, 90m).")
+@click.option("--actor", help="Only events by this actor (a user name; '' for anonymous).")
+@click.option("--action", help="Only actions starting with this (token.grant, login.failure, user., member.).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100000))
+@json_option
+@with_app
+def audit_list(ctx, since: str | None, actor: str | None, action: str | None, limit: int,
+               as_json: bool) -> None:
+    """List events, newest first."""
+    events = audit.list_events(OPERATOR, since=utcnow() - _age(since) if since else None, who=actor,
+                               action=action, limit=limit)
+    rows = [audit.event_summary(e) for e in events]
+    if not as_json:
+        for row in rows:
+            row["details"] = json.dumps(row["details"], separators=(",", ":"))
+    emit(rows, as_json, ["id", "at", "actor", "source", "action", "target", "details"])
+
+
+@audit_group.command("purge")
+@click.option("--older-than", "older_than", required=True, help="Age like 90d, 12h or 90m.")
+@with_app
+def audit_purge(ctx, older_than: str) -> None:
+    """Delete events older than the given age."""
+    count = audit.purge(OPERATOR, _age(older_than))
+    click.echo(f"purged {count} audit event(s)")
