@@ -4,7 +4,10 @@
 # projects, the signing key, registry storage, docker's images.  Same STACK_DIR as up.sh.
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[ -d "$STATE" ] || { echo "no local stack state in $STATE"; exit 0; }
 
 stopped=0
 for name in authsvc registry dockerd; do

@@ -45,7 +45,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     run "apt-get update" as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     run "apt-get install" as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+        apt-get install -y -qq "${missing[@]}"
     pkg_note="installed ${missing[*]}"
 else
     pkg_note="Debian packages present"
@@ -76,7 +76,7 @@ if venv_ok; then
     pip_note="authsvc installed"
 else
     run "pip install" "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-        -e "$REPO[test,postgres]"
+        -e "${REPO}[test,postgres]"
     echo "$want_stamp" >"$STAMP"
     pip_note="pip installed authsvc[test,postgres]"
 fi

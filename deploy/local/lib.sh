@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # variables used by the scripts that source this
 # Shared by up.sh and down.sh (sourced, not run).  Options come from the environment;
 # none starts with AUTHSVC_ because authsvc refuses unknown AUTHSVC_* variables.
 #   STACK_DIR      state directory (default REPO/var/local-stack): data, logs, pid files
@@ -6,8 +7,7 @@
 #   DOCKER_HOST    docker daemon to use or start (default unix:///var/run/docker.sock)
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-mkdir -p "${STACK_DIR:-$REPO/var/local-stack}"
-STATE=$(cd "${STACK_DIR:-$REPO/var/local-stack}" && pwd -P)
+STATE=$(realpath -m "${STACK_DIR:-$REPO/var/local-stack}")
 REGISTRY_PORT=${REGISTRY_PORT:-5000}
 AUTH_PORT=${AUTH_PORT:-5001}
 DOCKER_SOCK_DEFAULT=/var/run/docker.sock
@@ -26,7 +26,7 @@ ours() {
     pid=$(cat "$STATE/$1.pid" 2>/dev/null) || return 1
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     local environ
-    environ=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null) || return 1
+    environ=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ") || return 1
     grep -qxF "$MARKER" <<<"$environ" || return 1
     echo "$pid"
 }

@@ -13,20 +13,31 @@
 #   UP_TIMEOUT      seconds to wait for each component to become ready (default 90)
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 UP_TIMEOUT=${UP_TIMEOUT:-90}
 
 die() { echo "up.sh: $*" >&2; exit 1; }
+# After a failure part of the stack may run: say how to stop it (or fix and re-run up.sh).
+trap_fail() {
+    if ours registry >/dev/null || ours authsvc >/dev/null || ours dockerd >/dev/null; then
+        echo "up.sh: failed; what was started keeps running: fix and re-run up.sh, or stop it with" \
+             "${STACK_DIR:+STACK_DIR=$STACK_DIR }$REPO/deploy/local/down.sh" >&2
+    fi
+}
 
 "$REPO/deploy/local/install.sh"
 
-mkdir -p "$STATE"
-chmod 0700 "$STATE"
+# A new state directory is private (it will hold the admin password and private images);
+# an existing one, possibly chosen by the user, keeps its mode.
+# shellcheck disable=SC2174  # only the state directory itself needs to be private
+[ -d "$STATE" ] || mkdir -p -m 0700 "$STATE"
 export AUTHSVC_DATA_DIR="$STATE/authsvc"
 export AUTHSVC_REALM="http://127.0.0.1:$AUTH_PORT/token"
 AUTHSVC="$REPO/.venv/bin/authsvc"
 TMPLOG=$(mktemp "${TMPDIR:-/tmp}/authsvc-up.XXXXXX")
-trap 'rm -f "$TMPLOG"' EXIT
+# shellcheck disable=SC2154  # status is assigned inside the trap
+trap 'status=$?; rm -f "$TMPLOG"; [ $status -eq 0 ] || trap_fail' EXIT
 
 # quiet CMD...: run with output captured, shown only if it fails.
 quiet() {
@@ -187,6 +198,7 @@ wait_for "docker daemon" "$dockerd_pid" "$STATE/dockerd.log" docker_ok
     echo "# source this file to use the local stack's authsvc CLI (written by deploy/local/up.sh)"
     printf 'export AUTHSVC_DATA_DIR=%q\n' "$AUTHSVC_DATA_DIR"
     printf 'export AUTHSVC_REALM=%q\n' "$AUTHSVC_REALM"
+    # shellcheck disable=SC2016  # $PATH is expanded when env.sh is sourced
     printf 'export PATH=%q:"$PATH"\n' "$REPO/.venv/bin"
     if [ -n "${DOCKER_HOST:-}" ]; then printf 'export DOCKER_HOST=%q\n' "$DOCKER_HOST"; fi
 } >"$STATE/env.sh"
