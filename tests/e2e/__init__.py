@@ -1,0 +1,1 @@
+"""End-to-end tests: authsvc with the real registry, dockerd, podman, skopeo and ctr."""

@@ -1,0 +1,250 @@
+"""The system under test, as real processes: authsvc under gunicorn, the registry, and dockerd.
+
+``Stack`` owns authsvc (gunicorn, two workers, so that a change made by the
+CLI must reach a worker that did not make it) and ``docker-registry serve``
+configured from ``authsvc registry-config --full``, exactly as an operator
+would wire them.  Users, projects and members are seeded through the real
+``authsvc`` CLI with the same environment, never by writing to the database.
+
+``DockerDaemon`` is a private dockerd (and the containerd it starts, which
+``ctr`` talks to), so the suite never touches a docker the machine already runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import oci
+from .processes import Service, StartupFailed, free_port, http_status, ok, run, tail, unavailable
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GUNICORN_CONF = REPO_ROOT / "config" / "gunicorn.conf.py"
+STARTUP_TIMEOUT = 60
+PORT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    password: str
+
+    @property
+    def creds(self) -> str:
+        """``user:password`` as skopeo --creds and ctr --user take it."""
+        return f"{self.name}:{self.password}"
+
+
+def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment without any ``AUTHSVC_*`` variable (authsvc refuses unknown ones,
+    and a stray known one such as AUTHSVC_CONFIG would point our processes at someone else's setup)
+    and without GUNICORN_CMD_ARGS, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AUTHSVC_") and k != "GUNICORN_CMD_ARGS"}
+    env.update(extra or {})
+    return env
+
+
+class Stack:
+    """authsvc + registry on free local ports, with all state under ``root``."""
+
+    def __init__(self, root: Path, binaries: dict[str, str]):
+        self.root = root
+        self.bin = binaries
+        self.data_dir = root / "authsvc-data"
+        self.storage_dir = root / "registry-storage"
+        self.auth_port = 0
+        self.registry_port = 0
+        self.gunicorn: Service | None = None
+        self.registry: Service | None = None
+        self._counter = itertools.count(1)
+
+    # -- wiring -------------------------------------------------------------
+
+    @property
+    def realm(self) -> str:
+        return f"http://127.0.0.1:{self.auth_port}/token"
+
+    @property
+    def host(self) -> str:
+        """The registry as clients name it: 127.0.0.0/8 is plain HTTP for docker by default."""
+        return f"127.0.0.1:{self.registry_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of every authsvc process: server and CLI must agree on all of it."""
+        return clean_environ({"AUTHSVC_DATA_DIR": str(self.data_dir), "AUTHSVC_REALM": self.realm,
+                              "AUTHSVC_BCRYPT_ROUNDS": "4"})
+
+    def start(self) -> None:
+        init = self.authsvc("init", check=False)
+        if init.returncode != 0:
+            raise StartupFailed(f"authsvc init failed:\n{init.stdout}{init.stderr}", exited=True, log="")
+        self.gunicorn = self._start_on_free_port("authsvc", self._gunicorn_service, "/healthz", 200)
+        self.registry = self._start_on_free_port("registry", self._registry_service, "/v2/", 401)
+
+    def _start_on_free_port(self, name: str, factory, path: str, expected: int) -> Service:
+        """Start on a fresh port; retry with another when the port was taken in the meantime."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            port = free_port()
+            service = factory(port)
+            service.start()
+            url = f"http://127.0.0.1:{port}{path}"
+            try:
+                service.wait_ready(lambda: http_status(url) == expected, timeout=STARTUP_TIMEOUT,
+                                   what=f"GET {url} answered {expected}")
+                return service
+            except StartupFailed as exc:
+                service.stop()
+                if not (exc.exited and "address already in use" in exc.log.lower()) or attempt == PORT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _gunicorn_service(self, port: int) -> Service:
+        self.auth_port = port  # the realm (in self.env) names this port
+        argv = [self.bin["gunicorn"], "-c", str(GUNICORN_CONF), "-b", f"127.0.0.1:{port}", "-w", "2",
+                "authsvc:create_app()"]
+        return Service("authsvc (gunicorn)", argv, env=self.env, cwd=REPO_ROOT,
+                       log_path=self.root / f"authsvc-{port}.log")
+
+    def _registry_service(self, port: int) -> Service:
+        self.registry_port = port
+        config = self.authsvc("registry-config", "--full", "--addr", f"127.0.0.1:{port}",
+                              "--storage", str(self.storage_dir))
+        config_path = self.root / f"registry-{port}.yml"
+        config_path.write_text(config.stdout)
+        return Service("docker-registry", [self.bin["docker-registry"], "serve", str(config_path)],
+                       env=clean_environ(), log_path=self.root / f"registry-{port}.log")
+
+    def stop(self) -> None:
+        for service in (self.registry, self.gunicorn):
+            if service is not None:
+                service.stop()
+
+    def log_mark(self) -> int:
+        """A position in the authsvc log; :meth:`log_since` returns what was written after it."""
+        return self.gunicorn.log_path.stat().st_size if self.gunicorn else 0
+
+    def log_since(self, mark: int) -> str:
+        with open(self.gunicorn.log_path, "rb") as fh:
+            fh.seek(mark)
+            return fh.read().decode(errors="replace")
+
+    def log_tail(self, lines: int = 15) -> str:
+        return tail(self.gunicorn.log_path, lines) if self.gunicorn else ""
+
+    # -- the authsvc CLI, for seeding and for the changes under test --------
+
+    def authsvc(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        result = run([self.bin["authsvc"], *args], env=self.env, input=input)
+        if check:
+            assert result.returncode == 0, f"authsvc {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
+        return result
+
+    def unique(self, base: str) -> str:
+        """Names are unique per session, so tests can share one stack and stay independent."""
+        return f"{base}{next(self._counter)}"
+
+    def user(self, base: str, *, admin: bool = False) -> User:
+        user = User(self.unique(base), f"{base}-Secret-{next(self._counter)}")
+        self.authsvc("user", "create", user.name, "--password-stdin", *(["--admin"] if admin else []),
+                     input=user.password + "\n")
+        return user
+
+    def project(self, base: str, *, public: bool = False, owner: User | None = None,
+                members: dict[User, str] | None = None) -> str:
+        name = self.unique(base)
+        self.authsvc("project", "create", name, *(["--public"] if public else []),
+                     *(["--owner", owner.name] if owner else []))
+        for member, role in (members or {}).items():
+            self.member_add(name, member, role)
+        return name
+
+    def member_add(self, project: str, user: User, role: str) -> None:
+        self.authsvc("member", "add", project, user.name, "--role", role)
+
+    def set_password(self, user: User, password: str) -> User:
+        self.authsvc("user", "passwd", user.name, "--password-stdin", input=password + "\n")
+        return User(user.name, password)
+
+    def refresh_tokens(self, user: User) -> list[dict]:
+        return json.loads(self.authsvc("token", "list", "--user", user.name, "--json").stdout)
+
+    # -- images -------------------------------------------------------------
+
+    def push_image(self, project: str, repo: str, pusher: User, tag: str = "v1") -> str:
+        """Build a never-seen-before image and push it with skopeo as ``pusher``; return its reference."""
+        layout = self.root / "layouts" / self.unique("img")
+        oci.build_layout(layout, tag, marker=layout.name)
+        ref = f"{self.host}/{project}/{repo}:{tag}"
+        result = self.client([self.bin["skopeo"], "copy", "--dest-tls-verify=false", "--dest-creds",
+                              pusher.creds, f"oci:{layout}:{tag}", f"docker://{ref}"])
+        ok(result, f"seeding {ref} as {pusher.name}")
+        return ref
+
+    def client(self, argv: list[str], *, env: dict[str, str] | None = None,
+               input: str | None = None) -> subprocess.CompletedProcess:
+        """Run a registry client; the authsvc log tail is attached for assertion messages."""
+        result = run(argv, env=env or clean_environ(), input=input)
+        result.server_log = self.log_tail()  # type: ignore[attr-defined]
+        return result
+
+
+class DockerDaemon:
+    """A private dockerd on a unix socket under a short /tmp path (sun_path is ~108 bytes)."""
+
+    def __init__(self, root: Path, binaries: dict[str, str]):
+        self.root = root
+        self.bin = binaries
+        self.socket = root / "s"
+        self.exec_root = root / "e"
+        self.service: Service | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def containerd_socket(self) -> Path:
+        return self.exec_root / "containerd" / "containerd.sock"
+
+    def start(self) -> None:
+        if os.geteuid() != 0:
+            unavailable("dockerd must run as root (the suite starts its own daemon)")
+        argv = [self.bin["dockerd"], "--iptables=false", "--ip6tables=false", "--bridge=none",
+                "--storage-driver=vfs", "--data-root", str(self.root / "d"), "--exec-root", str(self.exec_root),
+                "-H", self.host, "--pidfile", str(self.root / "p")]
+        self.service = Service("dockerd", argv, env=clean_environ(), log_path=self.root / "dockerd.log").start()
+        try:
+            self.service.wait_ready(self._answers, timeout=STARTUP_TIMEOUT, what="`docker version` succeeded")
+            self.service.wait_ready(self.containerd_socket.exists, timeout=STARTUP_TIMEOUT,
+                                    what=f"{self.containerd_socket} exists")
+        except StartupFailed as exc:
+            self.stop()
+            unavailable(f"dockerd cannot start: {exc}")
+
+    def _answers(self) -> bool:
+        result = run([self.bin["/usr/bin/docker"], "version"], env=clean_environ({"DOCKER_HOST": self.host}),
+                     timeout=10)
+        return result.returncode == 0
+
+    def stop(self) -> None:
+        containerd_pid = self._our_containerd_pid()
+        if self.service is not None:
+            self.service.stop(timeout=30)
+        if containerd_pid is not None and self._our_containerd_pid() == containerd_pid:
+            os.kill(containerd_pid, signal.SIGKILL)  # dockerd normally stops it; never leave it behind
+
+    def _our_containerd_pid(self) -> int | None:
+        """The pid of the containerd this dockerd started, if it still runs (checked by its cmdline)."""
+        try:
+            pid = int((self.exec_root / "containerd" / "containerd.pid").read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            return None
+        return pid if str(self.exec_root) in cmdline else None

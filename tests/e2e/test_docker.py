@@ -1,0 +1,113 @@
+"""docker 20.10 against the real registry: login, the refresh-token path, and the access table.
+
+docker is the client whose behaviour is most particular: ``docker login``
+asks for an offline token, stores the refresh token as ``identitytoken`` and
+forgets the password, and every later token request is a ``POST`` refresh
+grant.  These tests prove that path end to end and then walk the seed's
+access table (client-behaviour.md) row by row with real pulls and pushes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .processes import denied, ok
+
+pytestmark = pytest.mark.e2e
+
+
+def test_login_with_a_wrong_password_fails_and_stores_nothing(stack, docker):
+    user = stack.user("wrongpw")
+    client = docker()
+    denied(client.login(user, password="not-the-password"), "docker login with a wrong password")
+    config = client.config_dir / "config.json"
+    assert not config.exists() or stack.host not in config.read_text(), config.read_text()
+
+
+def test_login_keeps_an_identity_token_not_the_password_and_it_pulls_tags_and_pushes(stack, docker):
+    """A developer of a private project: login, then pull, tag and push with only the refresh token."""
+    owner, dev = stack.user("owner"), stack.user("dev")
+    project = stack.project("priv", owner=owner, members={dev: "developer"})
+    ref = stack.push_image(project, "app", owner)
+
+    client = docker()
+    ok(client.login(dev), "docker login with the right password")
+    entry = client.stored_auth()
+    assert entry.get("identitytoken"), f"no identitytoken stored: {entry}"
+    assert client.stored_user_and_password() == (dev.name, ""), "docker kept the password"
+    assert dev.password not in (client.config_dir / "config.json").read_text()
+    tokens = stack.refresh_tokens(dev)
+    assert [t["client_id"] for t in tokens] == ["docker"], tokens
+
+    mark = stack.log_mark()
+    ok(client("pull", ref), "developer pulls from the private project")
+    pushed = f"{stack.host}/{project}/copy:v2"
+    ok(client("tag", ref, pushed))
+    ok(client("push", pushed), "developer pushes to the private project")
+    token_requests = [line for line in stack.log_since(mark).splitlines() if "/token" in line]
+    assert token_requests and all('"POST /token ' in line for line in token_requests), (
+        "after login docker should only use the refresh-token POST grant:\n" + "\n".join(token_requests))
+
+    fresh = docker()  # a second machine: the pushed image is really in the registry
+    ok(fresh.login(owner))
+    ok(fresh("pull", pushed), "the owner pulls what the developer pushed")
+
+
+def test_guest_pulls_but_cannot_push(stack, docker):
+    owner, guest = stack.user("owner"), stack.user("guest")
+    project = stack.project("priv", owner=owner, members={guest: "guest"})
+    ref = stack.push_image(project, "app", owner)
+
+    client = docker()
+    ok(client.login(guest))
+    ok(client("pull", ref), "a guest pulls from a private project")
+    target = f"{stack.host}/{project}/guestpush:v1"
+    ok(client("tag", ref, target))
+    denied(client("push", target), "a guest must not push")
+
+
+def test_logged_in_non_member_pulls_public_only_and_pushes_nowhere(stack, docker):
+    owner, outsider = stack.user("owner"), stack.user("outsider")
+    public = stack.project("pub", public=True, owner=owner)
+    private = stack.project("priv", owner=owner)
+    public_ref = stack.push_image(public, "app", owner)
+    private_ref = stack.push_image(private, "app", owner)
+
+    client = docker()
+    ok(client.login(outsider))
+    ok(client("pull", public_ref), "anyone logged in pulls from a public project")
+    target = f"{stack.host}/{public}/outsider:v1"
+    ok(client("tag", public_ref, target))
+    denied(client("push", target), "a non-member must not push to a public project")
+    denied(client("pull", private_ref), "a non-member must not pull from a private project")
+    target = f"{stack.host}/{private}/outsider:v1"
+    ok(client("tag", public_ref, target))
+    denied(client("push", target), "a non-member must not push to a private project")
+
+
+def test_anonymous_pulls_public_only(stack, docker):
+    owner = stack.user("owner")
+    public = stack.project("pub", public=True, owner=owner)
+    private = stack.project("priv", owner=owner)
+    public_ref = stack.push_image(public, "app", owner)
+    private_ref = stack.push_image(private, "app", owner)
+
+    client = docker()  # never logged in
+    ok(client("pull", public_ref), "anonymous pull from a public project")
+    denied(client("pull", private_ref), "anonymous pull from a private project")
+    target = f"{stack.host}/{public}/anon:v1"
+    ok(client("tag", public_ref, target))
+    denied(client("push", target), "anonymous push to a public project")
+
+
+def test_system_admin_pulls_and_pushes_where_not_a_member(stack, docker):
+    owner, admin = stack.user("owner"), stack.user("sysadmin", admin=True)
+    project = stack.project("priv", owner=owner)
+    ref = stack.push_image(project, "app", owner)
+
+    client = docker()
+    ok(client.login(admin))
+    ok(client("pull", ref), "a system administrator pulls from any private project")
+    target = f"{stack.host}/{project}/byadmin:v1"
+    ok(client("tag", ref, target))
+    ok(client("push", target), "a system administrator pushes to any project")
