@@ -56,7 +56,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         status = exc.code or 500
-        return json_error(status, _HTTP_CODES.get(status, "ERROR"), exc.description or exc.name)
+        # Keep the headers the exception carries besides its HTML content type: a 405 must say
+        # which methods are allowed (RFC 9110, section 15.5.6).
+        headers = {key: value for key, value in exc.get_headers() if key.lower() != "content-type"}
+        return json_error(status, _HTTP_CODES.get(status, "ERROR"), exc.description or exc.name,
+                          headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -11,21 +11,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 
 from ...core.policy import ANONYMOUS, Principal
 from ...services import credentials
-from ...services.errors import Unauthorized
+from ...services.errors import Forbidden, NotFound, Unauthorized
+from ..errors import json_error
 from ..token import basic_credentials
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
+#: Where the principal is kept for the rest of the request.  Not ``g``: ``g`` lives as long as the
+#: app context, and a request handled inside an already pushed app context (the test client in a
+#: fixture's ``app.app_context()``, a script) shares it, so one request's caller would leak into the next.
+_PRINCIPAL_KEY = "authsvc.api.principal"
+
 
 def caller() -> Principal:
-    """The authenticated principal of this request (resolved once, then kept in ``g``)."""
-    if "principal" not in g:
-        g.principal = _authenticate(request.headers.get("Authorization"))
-    return g.principal
+    """The authenticated principal of this request (resolved once per request)."""
+    environ = request.environ
+    if _PRINCIPAL_KEY not in environ:
+        environ[_PRINCIPAL_KEY] = _authenticate(request.headers.get("Authorization"))
+    return environ[_PRINCIPAL_KEY]
 
 
 def _authenticate(header: str | None) -> Principal:
@@ -47,6 +54,26 @@ def create_blueprint() -> Blueprint:
     from . import projects, users
 
     blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+    @blueprint.before_request
+    def authenticate_first():
+        # Wrong credentials are a 401 before anything else is looked at: not a 400 about the
+        # body or the query string that happened to be checked first.
+        caller()
+        # No user or project name holds a NUL character, and PostgreSQL refuses one even as a
+        # query parameter (a 500): answer as for any other name that does not exist.
+        if any("\x00" in str(value) for value in (request.view_args or {}).values()):
+            raise NotFound("no such name: names never contain NUL characters")
+
+    @blueprint.errorhandler(Forbidden)
+    def forbidden(exc: Forbidden):
+        # Refused to an anonymous caller: logging in may help, so it is a 401 (with
+        # WWW-Authenticate), as for every other request that lacks credentials.  A logged-in
+        # caller who lacks the right gets the 403.
+        if request.environ.get(_PRINCIPAL_KEY, ANONYMOUS).is_anonymous:
+            return json_error(401, Unauthorized.code, f"authentication required: {exc.message}")
+        return json_error(exc.http_status, exc.code, exc.message, field=exc.field)
+
     users.register(blueprint)
     projects.register(blueprint)
 

@@ -15,7 +15,10 @@ MAX_PAGE_SIZE = 100
 
 def body(*, required: dict[str, type], optional: dict[str, type] | None = None) -> dict[str, Any]:
     """The JSON object in the request, checked field by field (unknown fields are refused)."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # the json module gives up on very deep nesting; it is not our 500
+        raise Invalid("the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise Invalid("the request body must be a JSON object")
     optional = optional or {}
@@ -30,7 +33,22 @@ def body(*, required: dict[str, type], optional: dict[str, type] | None = None) 
         if type(data[key]) is not kind:  # bool is not accepted for int, nor int for bool
             raise Invalid(f"field {key!r} must be a {kind.__name__ if kind is not str else 'string'}",
                           field=key)
+        if kind is str and not _storable(data[key]):
+            raise Invalid(f"field {key!r} must not contain NUL characters or unpaired surrogates",
+                          field=key)
     return data
+
+
+def _storable(text: str) -> bool:
+    """JSON may spell a lone surrogate (``"\\ud800"``) or a NUL; no database column takes either
+    (SQLite cannot encode the first, PostgreSQL refuses the second), and no valid name has them."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
