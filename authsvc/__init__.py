@@ -37,6 +37,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     ``serving=False``: ``authsvc init`` is what creates both.
     """
     settings = load(environ, overrides)
+    Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
     if not settings.database_url:
         _prepare_sqlite_file(Path(settings.data_dir, "authsvc.db"))
 

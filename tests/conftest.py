@@ -1,8 +1,18 @@
-"""Fixtures shared by the in-process suites: an initialised app in a temporary data dir."""
+"""Fixtures shared by the in-process suites: an initialised app in a temporary data dir.
+
+With ``TEST_DATABASE_URL`` set to a PostgreSQL server URL (``tests/run`` does this in its
+second pass), every test gets a fresh PostgreSQL database instead of a SQLite file, so the
+same tests prove both backends.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from authsvc import create_app
 from authsvc.core.policy import OPERATOR
@@ -15,9 +25,53 @@ PASSWORDS = {"root": "root-pass-1", "alice": "alice-pass-1", "bob": "bob-pass-1"
              "dave": "dave-pass-1", "erin": "erin-pass-1"}
 
 
+SERVER_URL = os.environ.get("TEST_DATABASE_URL", "")
+_template: list[str] = []
+
+
+def _server_engine():
+    return create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
+
+
+def fresh_database_url(tmp_path, *, migrated: bool = True) -> str:
+    """An empty-but-migrated database for one test: '' (SQLite in the data dir) or a new
+    PostgreSQL database cloned from a migrated template (cloning is much faster than migrating)."""
+    if not SERVER_URL:
+        return ""
+    engine = _server_engine()
+    with engine.connect() as connection:
+        if not _template:
+            name = f"authsvc_template_{os.getpid()}"
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            template_url = make_url(SERVER_URL).set(database=name)
+            template_engine = create_engine(template_url)
+            schema.upgrade(template_engine)
+            template_engine.dispose()
+            _template.append(name)
+        name = f"authsvc_t_{uuid.uuid4().hex[:16]}"
+        template = f' TEMPLATE "{_template[0]}"' if migrated else ""
+        connection.execute(text(f'CREATE DATABASE "{name}"{template}'))
+    engine.dispose()
+    url = make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    (tmp_path / "database-url").write_text(url)
+    return url
+
+
+def drop_database(url: str) -> None:
+    if not url:
+        return
+    engine = _server_engine()
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    engine.dispose()
+
+
 def app_settings(tmp_path, **extra):
     settings = {"data_dir": str(tmp_path / "data"), "bcrypt_rounds": FAST_BCRYPT,
                 "realm": "http://auth.test/token", "services": "registry"}
+    url_file = tmp_path / "database-url"
+    settings["database_url"] = url_file.read_text() if url_file.exists() else fresh_database_url(tmp_path)
     settings.update(extra)
     return settings
 
@@ -31,12 +85,22 @@ def make_app(tmp_path, **extra):
     return create_app(app_settings(tmp_path, **extra), environ={})
 
 
+@pytest.fixture(autouse=True)
+def _drop_test_database(tmp_path):
+    """Drop the PostgreSQL database a test created (nothing to do on SQLite)."""
+    yield
+    url_file = tmp_path / "database-url"
+    if url_file.exists():
+        drop_database(url_file.read_text())
+
+
 @pytest.fixture
 def app(tmp_path):
     application = make_app(tmp_path)
     with application.app_context():
         yield application
         db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from .common import with_app
 
 
 @click.command()
-@with_app
+@with_app(check_schema=False)
 def init(ctx) -> None:
     """Create or upgrade the database schema and create the signing key if absent.
 
@@ -33,7 +33,7 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
-@with_app
+@with_app(check_schema=False)
 def db_upgrade(ctx) -> None:
     """Apply pending schema migrations, keeping every stored row."""
     schema.upgrade(db.engine)
@@ -41,7 +41,7 @@ def db_upgrade(ctx) -> None:
 
 
 @db_group.command("current")
-@with_app
+@with_app(check_schema=False)
 def db_current(ctx) -> None:
     """Print the schema revision of the database and the one this release needs."""
     click.echo(f"database: {schema.current_revision(db.engine) or 'empty'}; "

@@ -24,12 +24,21 @@ def fail(message: str) -> None:
     sys.exit(EXIT_FAILURE)
 
 
-def with_app(func):
-    """Run the command inside the app context, mapping every known failure to one line."""
+def with_app(func=None, *, check_schema: bool = True):
+    """Run the command inside the app context, mapping every known failure to one line.
+
+    Commands other than those that create the schema first check that the
+    database is at this release's revision, so a fresh or outdated database
+    is reported as 'run authsvc init' rather than as an SQL error.
+    """
+    if func is None:
+        return functools.partial(with_app, check_schema=check_schema)
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from .. import StartupError, create_app
+        from ..store import schema
+        from ..store.models import db
         try:
             app = create_app(serving=False)
         except (SettingsError, StartupError) as exc:
@@ -37,6 +46,8 @@ def with_app(func):
         try:
             with app.app_context():
                 audit.set_source(f"cli:{_os_user()}")
+                if check_schema and schema.current_revision(db.engine) != schema.head_revision():
+                    fail("the database schema is missing or outdated: run 'authsvc init'")
                 return func(app.extensions["authsvc"], *args, **kwargs)
         except ServiceError as exc:
             fail(exc.message)

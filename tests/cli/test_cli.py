@@ -11,6 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from authsvc.cli import main
+from tests.conftest import SERVER_URL, app_settings, fresh_database_url
 
 
 @pytest.fixture
@@ -20,6 +21,8 @@ def cli(tmp_path, monkeypatch):
             monkeypatch.delenv(name)
     monkeypatch.setenv("AUTHSVC_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("AUTHSVC_BCRYPT_ROUNDS", "4")
+    if SERVER_URL:
+        monkeypatch.setenv("AUTHSVC_DATABASE_URL", fresh_database_url(tmp_path))
     runner = CliRunner()
 
     def run(*args, input=None, ok=True):
@@ -45,7 +48,7 @@ def test_init_is_idempotent_and_keys_are_private(cli, tmp_path):
     again = cli("init")
     assert "kept" in again.output
     assert (data / "signing.key").read_bytes() == key_before
-    for name in ("signing.key", "authsvc.db"):
+    for name in ("signing.key",) if SERVER_URL else ("signing.key", "authsvc.db"):
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
 
@@ -142,6 +145,8 @@ def test_bad_settings_fail_naming_the_key(cli, monkeypatch):
 
 def test_commands_before_init_say_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTHSVC_DATA_DIR", str(tmp_path / "fresh"))
+    if SERVER_URL:
+        monkeypatch.setenv("AUTHSVC_DATABASE_URL", fresh_database_url(tmp_path, migrated=False))
     result = CliRunner().invoke(main, ["user", "list"])
     one_line_error(result, "authsvc init")
 
@@ -165,7 +170,7 @@ def test_token_list_and_revoke(cli, tmp_path):
     from authsvc import create_app
     from authsvc.services import accounts, refresh_tokens
     cli("user", "create", "alice", "--password-stdin", input="alice-pass-1\n")
-    app = create_app({"data_dir": str(tmp_path / "data"), "bcrypt_rounds": 4}, environ={})
+    app = create_app(app_settings(tmp_path), environ={})
     with app.app_context():
         refresh_tokens.issue(accounts.get_user("alice"), "docker")
         refresh_tokens.issue(accounts.get_user("alice"), "docker")

@@ -1,15 +1,27 @@
-"""The migrations build exactly the schema the models describe, and upgrades keep data."""
+"""The migrations build exactly the schema the models describe, and upgrades keep data.
 
+Runs on SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set.
+"""
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, select
 
 from authsvc.store import schema
-from authsvc.store.models import Base
+from authsvc.store.models import Base, User
+from tests.conftest import SERVER_URL, fresh_database_url
 
 
-def test_migrations_match_models(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+@pytest.fixture
+def engine(tmp_path):
+    url = fresh_database_url(tmp_path, migrated=False) if SERVER_URL else f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = create_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def test_migrations_match_models(engine):
     schema.upgrade(engine)
     assert schema.current_revision(engine) == schema.head_revision()
     with engine.connect() as connection:
@@ -17,12 +29,12 @@ def test_migrations_match_models(tmp_path):
     assert diff == []
 
 
-def test_upgrade_again_keeps_rows(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    schema.upgrade(engine)
+def test_upgrade_from_each_revision_keeps_rows(engine):
+    schema.upgrade(engine, "0001")
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO users (name, password_hash, is_admin, is_active, "
-                                "credential_version) VALUES ('kept', 'x', 0, 1, 1)"))
+        connection.execute(insert(User.__table__).values(name="kept", password_hash="x", is_admin=False,
+                                                         is_active=True, credential_version=1))
     schema.upgrade(engine)
+    assert schema.current_revision(engine) == schema.head_revision()
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT name FROM users")).scalar_one() == "kept"
+        assert connection.execute(select(User.__table__.c.name)).scalar_one() == "kept"
