@@ -19,9 +19,11 @@ import secrets
 import threading
 import time
 
+from sqlalchemy import Row
+
 from ..core.names import InvalidName, check_user_name
 from ..store import queries
-from ..store.models import User, db
+from ..store.models import db
 from . import audit, throttle
 from .errors import Unauthorized
 from .passwords import DummyHash, verify_password
@@ -52,7 +54,7 @@ class VerifiedCredentialCache:
         message = name.encode() + b"\0" + password.encode("utf-8", "surrogatepass")
         return hmac.new(self._secret, message, hashlib.sha256).digest()
 
-    def holds(self, key: bytes, user: User) -> bool:
+    def holds(self, key: bytes, user: Row) -> bool:
         if self.ttl <= 0:
             return False
         entry = self._entries.get(key)
@@ -64,7 +66,7 @@ class VerifiedCredentialCache:
             self.misses += 1
         return valid
 
-    def remember(self, key: bytes, user: User) -> None:
+    def remember(self, key: bytes, user: Row) -> None:
         if self.ttl <= 0:
             return
         with self._lock:
@@ -93,7 +95,7 @@ class Authenticator:
             self._dummy = DummyHash(self.settings.bcrypt_rounds)
         self._dummy.burn(password)
 
-    def by_password(self, name: str, password: str) -> User:
+    def by_password(self, name: str, password: str) -> Row:
         """The active user with this name and password, else :class:`Unauthorized`.
 
         A cache hit costs one query (the user row).  On a miss the
@@ -128,13 +130,10 @@ class Authenticator:
         db.session.commit()
         raise Unauthorized()
 
-    def by_refresh_token(self, token: str) -> User:
+    def by_refresh_token(self, token: str) -> Row:
         """The owner of a live refresh token, else :class:`Unauthorized`."""
-        found = queries.refresh_token_with_user(hash_refresh_token(token))
-        if found is None:
-            raise Unauthorized()
-        row, user = found
-        if not user.is_active or row.credential_version != user.credential_version:
+        user = queries.refresh_token_owner(hash_refresh_token(token))
+        if user is None or not user.is_active or user.token_version != user.credential_version:
             raise Unauthorized()
         return user
 
@@ -148,7 +147,7 @@ def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def by_api_token(ctx, token: str) -> User:
+def by_api_token(ctx, token: str) -> Row:
     """The active user named by a bearer token we issued for the REST API audience.
 
     Such tokens live ``token_ttl`` seconds; deactivating or deleting the user

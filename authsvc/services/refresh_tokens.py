@@ -18,7 +18,8 @@ from . import audit
 from .errors import Forbidden, NotFound
 
 
-def issue(user: User, client_id: str) -> str:
+def issue(user, client_id: str) -> str:
+    """A new refresh token for ``user`` (a user row); commits, with any pending audit event."""
     token = new_refresh_token()
     db.session.add(RefreshToken(token_hash=hash_refresh_token(token), user_id=user.id,
                                 credential_version=user.credential_version, client_id=client_id[:64]))

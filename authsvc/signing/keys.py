@@ -1,11 +1,12 @@
 """Signing keys and the certificate the registry trusts, and the key IDs each registry wants.
 
 The registry never talks to us: it trusts tokens whose signing key it can
-tie to a certificate in its ``rootcertbundle``.  Registry 2.8 finds that key
-by a libtrust key ID in the JWT's ``kid``; registry 3.x dropped libtrust and
-finds it by an ``x5c`` chain, a JWKS file, or an RFC 7638 thumbprint.  This
-module computes every one of those from the same key so that one token is
-accepted by both.
+tie to a certificate in its ``rootcertbundle``.  Both generations check an
+``x5c`` header chain against that bundle first; without one, registry 2.8
+looks the key up by the libtrust key ID in ``kid``, while registry 3.x
+dropped libtrust and looks ``kid`` up in its JWKS file or among the RFC 7638
+thumbprints of the bundle's keys.  This module computes every one of those
+from the same key, so one token is accepted by both.
 
 Private key files are written with mode 0600 from the moment they exist
 (never written first and chmod-ed after).
@@ -129,6 +130,7 @@ def generate(key_path: Path, cert_path: Path, *, common_name: str, validity_days
     ES256 because it signs fast, its keys are small, and both registry
     generations accept it.
     """
+    key_path, cert_path = Path(key_path), Path(cert_path)
     now = now or dt.datetime.now(dt.timezone.utc)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])

@@ -1,21 +1,39 @@
 """The queries of the token path: each request costs a fixed, small number of indexed lookups.
 
 However many scopes a request names and however large the tables grow, a
-token request reads the caller's user row (by unique name), then every
-project it names together with the caller's membership in one query (by
-unique project name, left-joined on the (project, user) unique key).
+token request reads the caller's user row (by unique name) or refresh token
+(by unique hash, joined with its user), then every project it names together
+with the caller's membership in one query (by unique project name,
+left-joined on the (project, user) unique key).
+
+These run as SQLAlchemy Core statements on the session's connection and
+return plain rows: the ORM's identity map and change tracking cost more
+than the queries themselves on this path, and nothing here is modified.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import and_, select
+from sqlalchemy import Row, and_, select
 
 from ..core.policy import ProjectView, Role
 from .models import Membership, Project, RefreshToken, User, db
 
+_users = User.__table__
+_projects = Project.__table__
+_memberships = Membership.__table__
+_refresh = RefreshToken.__table__
 
-def user_by_name(name: str) -> User | None:
-    return db.session.execute(select(User).where(User.name == name)).scalar_one_or_none()
+_USER_COLUMNS = (_users.c.id, _users.c.name, _users.c.password_hash, _users.c.is_admin, _users.c.is_active,
+                 _users.c.credential_version)
+
+
+def _execute(statement):
+    return db.session.connection().execute(statement)
+
+
+def user_by_name(name: str) -> Row | None:
+    """The caller's row: id, name, password_hash, is_admin, is_active, credential_version."""
+    return _execute(select(*_USER_COLUMNS).where(_users.c.name == name)).first()
 
 
 def project_views(user_id: int | None, names: set[str]) -> dict[str, ProjectView]:
@@ -23,19 +41,19 @@ def project_views(user_id: int | None, names: set[str]) -> dict[str, ProjectView
     if not names:
         return {}
     if user_id is None:
-        rows = db.session.execute(
-            select(Project.name, Project.is_public).where(Project.name.in_(names))).all()
+        rows = _execute(select(_projects.c.name, _projects.c.is_public).where(_projects.c.name.in_(names)))
         return {name: ProjectView(name, bool(public)) for name, public in rows}
-    rows = db.session.execute(
-        select(Project.name, Project.is_public, Membership.role)
-        .outerjoin(Membership, and_(Membership.project_id == Project.id, Membership.user_id == user_id))
-        .where(Project.name.in_(names))).all()
-    return {name: ProjectView(name, bool(public), Role(role) if role else None)
-            for name, public, role in rows}
+    rows = _execute(
+        select(_projects.c.name, _projects.c.is_public, _memberships.c.role)
+        .select_from(_projects.outerjoin(_memberships, and_(_memberships.c.project_id == _projects.c.id,
+                                                            _memberships.c.user_id == user_id)))
+        .where(_projects.c.name.in_(names)))
+    return {name: ProjectView(name, bool(public), Role(role) if role else None) for name, public, role in rows}
 
 
-def refresh_token_with_user(token_hash: str) -> tuple[RefreshToken, User] | None:
-    row = db.session.execute(
-        select(RefreshToken, User).join(User, RefreshToken.user_id == User.id)
-        .where(RefreshToken.token_hash == token_hash)).first()
-    return (row[0], row[1]) if row else None
+def refresh_token_owner(token_hash: str) -> Row | None:
+    """The owner of a refresh token (user columns plus the token's ``token_version``), or None."""
+    return _execute(
+        select(*_USER_COLUMNS, _refresh.c.credential_version.label("token_version"))
+        .select_from(_refresh.join(_users, _refresh.c.user_id == _users.c.id))
+        .where(_refresh.c.token_hash == token_hash)).first()
