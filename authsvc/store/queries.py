@@ -13,7 +13,7 @@ than the queries themselves on this path, and nothing here is modified.
 
 from __future__ import annotations
 
-from sqlalchemy import Row, and_, select
+from sqlalchemy import Row, and_, bindparam, select
 
 from ..core.policy import ProjectView, Role
 from .models import Membership, Project, RefreshToken, User, db
@@ -27,13 +27,28 @@ _USER_COLUMNS = (_users.c.id, _users.c.name, _users.c.password_hash, _users.c.is
                  _users.c.credential_version)
 
 
-def _execute(statement):
-    return db.session.connection().execute(statement)
+# Built once: constructing a select costs about as much as running it on this path.
+_USER_BY_NAME = select(*_USER_COLUMNS).where(_users.c.name == bindparam("name"))
+_PUBLIC_VIEWS = select(_projects.c.name, _projects.c.is_public).where(
+    _projects.c.name.in_(bindparam("names", expanding=True)))
+_MEMBER_VIEWS = (
+    select(_projects.c.name, _projects.c.is_public, _memberships.c.role)
+    .select_from(_projects.outerjoin(_memberships, and_(_memberships.c.project_id == _projects.c.id,
+                                                        _memberships.c.user_id == bindparam("user_id"))))
+    .where(_projects.c.name.in_(bindparam("names", expanding=True))))
+_REFRESH_OWNER = (
+    select(*_USER_COLUMNS, _refresh.c.credential_version.label("token_version"))
+    .select_from(_refresh.join(_users, _refresh.c.user_id == _users.c.id))
+    .where(_refresh.c.token_hash == bindparam("token_hash")))
+
+
+def _execute(statement, **params):
+    return db.session.connection().execute(statement, params)
 
 
 def user_by_name(name: str) -> Row | None:
     """The caller's row: id, name, password_hash, is_admin, is_active, credential_version."""
-    return _execute(select(*_USER_COLUMNS).where(_users.c.name == name)).first()
+    return _execute(_USER_BY_NAME, name=name).first()
 
 
 def project_views(user_id: int | None, names: set[str]) -> dict[str, ProjectView]:
@@ -41,19 +56,12 @@ def project_views(user_id: int | None, names: set[str]) -> dict[str, ProjectView
     if not names:
         return {}
     if user_id is None:
-        rows = _execute(select(_projects.c.name, _projects.c.is_public).where(_projects.c.name.in_(names)))
+        rows = _execute(_PUBLIC_VIEWS, names=sorted(names))
         return {name: ProjectView(name, bool(public)) for name, public in rows}
-    rows = _execute(
-        select(_projects.c.name, _projects.c.is_public, _memberships.c.role)
-        .select_from(_projects.outerjoin(_memberships, and_(_memberships.c.project_id == _projects.c.id,
-                                                            _memberships.c.user_id == user_id)))
-        .where(_projects.c.name.in_(names)))
+    rows = _execute(_MEMBER_VIEWS, user_id=user_id, names=sorted(names))
     return {name: ProjectView(name, bool(public), Role(role) if role else None) for name, public, role in rows}
 
 
 def refresh_token_owner(token_hash: str) -> Row | None:
     """The owner of a refresh token (user columns plus the token's ``token_version``), or None."""
-    return _execute(
-        select(*_USER_COLUMNS, _refresh.c.credential_version.label("token_version"))
-        .select_from(_refresh.join(_users, _refresh.c.user_id == _users.c.id))
-        .where(_refresh.c.token_hash == token_hash)).first()
+    return _execute(_REFRESH_OWNER, token_hash=token_hash).first()
