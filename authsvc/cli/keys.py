@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
+from pathlib import Path
 
 import click
 
@@ -22,6 +24,20 @@ def write_jwks(ctx) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(ctx.signing_material.jwks(ctx.signer.kid), indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def _registry_http_secret(ctx) -> str:
+    """The registry's ``http.secret``, made once and kept (0600) in the data dir.
+
+    Registries behind one load balancer must share it, or uploads that hop
+    between them fail; a random one per start would break exactly that.
+    """
+    path = Path(ctx.settings.data_dir, "registry-http-secret")
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def _q(value: str) -> str:
@@ -60,7 +76,8 @@ def registry_config(ctx, service: str | None, registry_version: int, full: bool,
     if full:
         out += ("version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n"
                 f"    rootdirectory: {_q(storage)}\n  delete:\n    enabled: true\n"
-                f"http:\n  addr: {_q(addr)}\n  headers:\n    X-Content-Type-Options: [nosniff]\n")
+                f"http:\n  addr: {_q(addr)}\n  secret: {_q(_registry_http_secret(ctx))}\n"
+                "  headers:\n    X-Content-Type-Options: [nosniff]\n")
     out += auth_section(ctx, service=service, registry_version=registry_version)
     click.echo(out, nl=False)
 

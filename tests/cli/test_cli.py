@@ -158,6 +158,9 @@ def test_registry_config_matches_settings(cli, tmp_path):
     assert token == {"realm": "http://127.0.0.1:5001/token", "service": "registry", "issuer": "authsvc",
                      "rootcertbundle": str(tmp_path / "data" / "signing.crt")}
     assert config["http"]["addr"] == "127.0.0.1:5999"
+    again = yaml.safe_load(cli("registry-config", "--full").output)
+    assert len(config["http"]["secret"]) >= 32 and again["http"]["secret"] == config["http"]["secret"]
+    assert stat.S_IMODE((tmp_path / "data" / "registry-http-secret").stat().st_mode) == 0o600
     v3 = yaml.safe_load(cli("registry-config", "--registry-version", "3").output)["auth"]["token"]
     jwks = json.loads((tmp_path / "data" / "jwks.json").read_text())
     assert v3["jwks"] == str(tmp_path / "data" / "jwks.json") and v3["signingalgorithms"] == ["ES256"]
