@@ -87,6 +87,7 @@ def test_revoking_refresh_tokens_logs_docker_out_but_keeps_the_password(stack, d
     owner, dev = stack.user("owner"), stack.user("dev")
     project = stack.project("priv", owner=owner, members={dev: "developer"})
     ref = stack.push_image(project, "app", owner)
+    public_ref = stack.push_image(stack.project("pub", public=True, owner=owner), "app", owner)
     laptop, ci_runner = docker(), docker()
     ok(laptop.login(dev))
     ok(ci_runner.login(dev))
@@ -98,6 +99,7 @@ def test_revoking_refresh_tokens_logs_docker_out_but_keeps_the_password(stack, d
     assert stack.refresh_tokens(dev) == []
     denied(laptop("pull", ref), "a revoked identity token")
     denied(ci_runner("pull", ref), "every revoked identity token")
+    denied(laptop("pull", public_ref), "a dead identity token is refused, not downgraded to anonymous")
     ok(skopeo_inspect(stack, ref, dev), "revoking tokens is not a password change")
 
 

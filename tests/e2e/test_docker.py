@@ -9,11 +9,17 @@ access table (client-behaviour.md) row by row with real pulls and pushes.
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
-from .processes import denied, ok
+from .processes import denied, describe, ok
 
 pytestmark = pytest.mark.e2e
+
+#: authsvc's default throttle_threshold: failures per (account, address) before 429s start.
+THROTTLE_THRESHOLD = 5
 
 
 def test_login_with_a_wrong_password_fails_and_stores_nothing(stack, docker):
@@ -111,3 +117,53 @@ def test_system_admin_pulls_and_pushes_where_not_a_member(stack, docker):
     target = f"{stack.host}/{project}/byadmin:v1"
     ok(client("tag", ref, target))
     ok(client("push", target), "a system administrator pushes to any project")
+
+
+def test_cross_repository_mount_needs_pull_on_the_source_project(stack, docker):
+    """docker push asks, in the same token request, for pull on the repository a layer came from,
+    so the registry can mount the blob instead of receiving it again.  That extra scope is decided
+    on its own: granted to a reader of the source project, dropped for anyone else (the registry
+    then refuses the mount and docker uploads the layer itself)."""
+    owner, dev, outsider = stack.user("owner"), stack.user("dev"), stack.user("outsider")
+    source = stack.project("src", owner=owner, members={dev: "developer"})
+    elsewhere = stack.project("mine", owner=outsider)
+    ref = stack.push_image(source, "app", owner)
+
+    dev_client = docker()
+    ok(dev_client.login(dev))
+    ok(dev_client("pull", ref))  # the shared daemon now knows the layer came from source/app
+    mounted = f"{stack.host}/{source}/copy:v1"
+    ok(dev_client("tag", ref, mounted))
+    assert f"Mounted from {source}/app" in ok(dev_client("push", mounted)).stdout
+
+    outsider_client = docker()
+    ok(outsider_client.login(outsider))
+    uploaded = f"{stack.host}/{elsewhere}/copy:v1"
+    ok(outsider_client("tag", ref, uploaded))  # same daemon: the image is there, the registry decides
+    pushed = ok(outsider_client("push", uploaded), "the outsider pushes to his own project")
+    assert "Mounted from" not in pushed.stdout, pushed.stdout
+    grants = json.loads(stack.authsvc("audit", "list", "--actor", outsider.name, "--action", "token.grant",
+                                      "--json").stdout)
+    requested = [s for g in grants for s in g["details"]["requested"]]
+    granted = [s for g in grants for s in g["details"]["granted"]]
+    assert any(s.startswith(f"repository:{source}/") for s in requested), grants
+    assert not any(s.startswith(f"repository:{source}/") for s in granted), grants
+
+
+def test_repeated_wrong_passwords_are_throttled_until_the_block_expires(stack, docker):
+    """After THROTTLE_THRESHOLD failures the (account, address) pair is refused with 429, even with
+    the right password, for a short block; other accounts from the same address are unaffected."""
+    target, bystander = stack.user("target"), stack.user("bystander")
+    client = docker()
+    for attempt in range(THROTTLE_THRESHOLD):
+        denied(client.login(target, password=f"wrong-guess-{attempt}"))
+    blocked = client.login(target)
+    assert blocked.returncode != 0 and "too many failed attempts" in blocked.stderr, describe(blocked)
+    ok(docker().login(bystander), "another account from the same address is not throttled")
+
+    deadline = time.monotonic() + 30
+    while (result := client.login(target)).returncode != 0:
+        assert "too many failed attempts" in result.stderr, describe(result)
+        assert time.monotonic() < deadline, "the block did not expire:\n" + describe(result)
+        time.sleep(0.5)  # polling interval while the block (throttle_base_delay, 2 s) runs out
+    assert "Login Succeeded" in result.stdout, describe(result)
