@@ -14,8 +14,10 @@ tests that need it with the reason -- unless CI=true, where it fails them.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -41,10 +43,31 @@ def data_dir(e2e_root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(e2e_root: Path, data_dir: Path) -> Iterator[Stack]:
+def database_url() -> Iterator[str]:
+    """'' (SQLite in the data dir) unless TEST_DATABASE_URL names a PostgreSQL server, as in
+    tests/run's second pass: then a fresh database on it for this session, dropped at the end."""
+    server = os.environ.get("TEST_DATABASE_URL", "")
+    if not server:
+        yield ""
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"authsvc_e2e_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def stack(e2e_root: Path, data_dir: Path, database_url: str) -> Iterator[Stack]:
     """``authsvc init``, then gunicorn serving authsvc and the registry trusting it, both ready."""
     binaries = require_binaries("authsvc", "gunicorn", "docker-registry", "skopeo")
-    running = Stack(e2e_root, binaries)
+    running = Stack(e2e_root, binaries, database_url=database_url)
     assert running.data_dir == data_dir
     try:
         running.start()
@@ -58,7 +81,8 @@ def stack(e2e_root: Path, data_dir: Path) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def authsvc_env(stack: Stack) -> dict[str, str]:
     """The environment of every authsvc process (AUTHSVC_DATA_DIR, AUTHSVC_REALM with the port
-    gunicorn got, AUTHSVC_BCRYPT_ROUNDS=4), with every inherited AUTHSVC_* variable removed."""
+    gunicorn got, AUTHSVC_BCRYPT_ROUNDS=4, AUTHSVC_DATABASE_URL on the PostgreSQL pass), with every
+    inherited AUTHSVC_* variable removed."""
     return stack.env
 
 

@@ -53,9 +53,10 @@ def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
 class Stack:
     """authsvc + registry on free local ports, with all state under ``root``."""
 
-    def __init__(self, root: Path, binaries: dict[str, str]):
+    def __init__(self, root: Path, binaries: dict[str, str], *, database_url: str = ""):
         self.root = root
         self.bin = binaries
+        self.database_url = database_url
         self.data_dir = root / "authsvc-data"
         self.storage_dir = root / "registry-storage"
         self.auth_port = 0
@@ -78,8 +79,10 @@ class Stack:
     @property
     def env(self) -> dict[str, str]:
         """The environment of every authsvc process: server and CLI must agree on all of it."""
-        return clean_environ({"AUTHSVC_DATA_DIR": str(self.data_dir), "AUTHSVC_REALM": self.realm,
-                              "AUTHSVC_BCRYPT_ROUNDS": "4"})
+        env = {"AUTHSVC_DATA_DIR": str(self.data_dir), "AUTHSVC_REALM": self.realm, "AUTHSVC_BCRYPT_ROUNDS": "4"}
+        if self.database_url:
+            env["AUTHSVC_DATABASE_URL"] = self.database_url
+        return clean_environ(env)
 
     def start(self) -> None:
         init = self.authsvc("init", check=False)
@@ -198,9 +201,10 @@ class Stack:
 class DockerDaemon:
     """A private dockerd on a unix socket under a short /tmp path (sun_path is ~108 bytes)."""
 
-    def __init__(self, root: Path, binaries: dict[str, str]):
+    def __init__(self, root: Path, binaries: dict[str, str], *, database_url: str = ""):
         self.root = root
         self.bin = binaries
+        self.database_url = database_url
         self.socket = root / "s"
         self.exec_root = root / "e"
         self.service: Service | None = None
