@@ -69,11 +69,14 @@ def stack(e2e_root: Path, data_dir: Path, database_url: str) -> Iterator[Stack]:
     binaries = require_binaries("authsvc", "gunicorn", "docker-registry", "skopeo")
     running = Stack(e2e_root, binaries, database_url=database_url)
     assert running.data_dir == data_dir
+    failure = None
     try:
         running.start()
     except StartupFailed as exc:
+        failure = str(exc)
+    if failure is not None:  # outside the except: the message is the whole story, no chained traceback
         running.stop()
-        pytest.fail(f"the stack under test did not start:\n{exc}", pytrace=False)
+        pytest.fail(f"the stack under test did not start:\n{failure}", pytrace=False)
     yield running
     running.stop()
 

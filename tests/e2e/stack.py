@@ -27,6 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = REPO_ROOT / "config" / "gunicorn.conf.py"
 STARTUP_TIMEOUT = 60
 PORT_ATTEMPTS = 3
+#: How gunicorn and the registry say that another process bound the port first.
+PORT_TAKEN = ("address already in use", "connection in use")
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,8 @@ class Stack:
                 return service
             except StartupFailed as exc:
                 service.stop()
-                if not (exc.exited and "address already in use" in exc.log.lower()) or attempt == PORT_ATTEMPTS:
+                port_taken = any(text in exc.log.lower() for text in PORT_TAKEN)
+                if not (exc.exited and port_taken) or attempt == PORT_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
 
@@ -228,9 +231,11 @@ class DockerDaemon:
             self.service.wait_ready(self._answers, timeout=STARTUP_TIMEOUT, what="`docker version` succeeded")
             self.service.wait_ready(self.containerd_socket.exists, timeout=STARTUP_TIMEOUT,
                                     what=f"{self.containerd_socket} exists")
+            return
         except StartupFailed as exc:
-            self.stop()
-            unavailable(f"dockerd cannot start: {exc}")
+            failure = str(exc)
+        self.stop()
+        unavailable(f"dockerd cannot start: {failure}")  # outside the except: no chained traceback
 
     def _answers(self) -> bool:
         result = run([self.bin["/usr/bin/docker"], "version"], env=clean_environ({"DOCKER_HOST": self.host}),
