@@ -1,0 +1,169 @@
+"""Run the benchmark suite: ``.venv/bin/python -m tests.benchmarks [--quick] [--only NAME[,NAME]]``.
+
+Real processes only: authsvc and a bare Flask baseline under
+``config/gunicorn.conf.py``, wrk as the load generator, the Debian registry
+and a private dockerd.  Every figure is printed as
+
+    name: value unit (baseline value unit) ratio X (target Y) PASS|MISS|INFO
+
+Benchmarks (``--only``): tokens (item 1), refresh and anonymous (item 2),
+push (item 3), latency (item 4); item 5 (memory per worker) follows whichever
+of them ran.  ``--quick`` shortens every run to smoke-test the suite; its
+figures are not meant to be quoted.  See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import harness
+from .harness import BenchmarkError, Load, ProductionStack, Report
+
+BENCHMARKS = ("tokens", "refresh", "anonymous", "push", "latency")
+
+
+@dataclass
+class Run:
+    """One benchmark run: options, scratch directory, the servers shared between benchmarks."""
+
+    root: Path
+    quick: bool
+    workers: int | None
+    report: Report
+    cleanup: contextlib.ExitStack
+    seconds: float
+    reps: int
+    connections: int = 10
+    loaded: dict = field(default_factory=dict)
+    _bins: dict | None = None
+    _stack: ProductionStack | None = None
+    _audit_off = None
+    baseline_service = None
+    _bcrypt_ms: float | None = None
+
+    @property
+    def load(self) -> Load:
+        return Load(1, self.connections, self.seconds)
+
+    @property
+    def max_warm_bursts(self) -> int:
+        return 60
+
+    @property
+    def workers_label(self) -> str:
+        return str(self.workers) if self.workers else "gunicorn.conf.py's"
+
+    @property
+    def bcrypt_ms(self) -> float:
+        if self._bcrypt_ms is None:
+            self._bcrypt_ms = harness.bcrypt_seconds(12) * 1000
+        return self._bcrypt_ms
+
+    def bins(self) -> dict:
+        if self._bins is None:
+            self._bins = harness.binaries("authsvc", "gunicorn", "wrk", "docker-registry")
+        return self._bins
+
+    def production_stack(self) -> ProductionStack:
+        """authsvc with production settings and the benchmark's users and projects (started once)."""
+        if self._stack is None:
+            from . import tokens
+            stack = ProductionStack(self.root, self.bins(), workers=self.workers)
+            self.cleanup.callback(stack.stop)
+            stack.init()
+            tokens.seed(stack)
+            stack.serve()
+            self._stack = stack
+        return self._stack
+
+    def audit_off_url(self) -> str:
+        if self._audit_off is None:
+            self._audit_off = self.production_stack().variant("authsvc-audit-off",
+                                                              AUTHSVC_AUDIT_TOKEN_GRANTS="false")
+            self.loaded["audit-off"] = self._audit_off
+        return harness.service_url(self._audit_off)
+
+    def baseline_url(self) -> str:
+        if self.baseline_service is None:
+            self.baseline_service = harness.start_baseline(self.root, self.bins()["gunicorn"], self.workers)
+            self.cleanup.callback(self.baseline_service.stop)
+        return harness.service_url(self.baseline_service)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs, one repetition: a smoke test")
+    parser.add_argument("--only", default=",".join(BENCHMARKS),
+                        help=f"comma-separated subset of: {', '.join(BENCHMARKS)} (default: all)")
+    parser.add_argument("--seconds", type=float, help="seconds per wrk run (default 15, quick 2)")
+    parser.add_argument("--reps", type=int, help="repetitions of each measurement (default 3, quick 1)")
+    parser.add_argument("--rounds", type=int, help="push/pull rounds per registry (default 3, quick 1)")
+    parser.add_argument("--workers", type=int,
+                        help="gunicorn -w for authsvc and the baseline alike (default: config/gunicorn.conf.py)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs) at the end")
+    args = parser.parse_args(argv)
+    args.only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in args.only if name not in BENCHMARKS]
+    if unknown or not args.only:
+        parser.error(f"--only: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(BENCHMARKS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    # SIGTERM (a CI timeout, a test's kill) unwinds like ^C, so every process we started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    report = Report()
+    report.say("$ .venv/bin/python -m tests.benchmarks " + " ".join(sys.argv[1:] if argv is None else argv))
+    report.say("== machine ==")
+    for key, value in harness.machine():
+        report.say(f"{key}: {value}")
+    report.say(f"load average at start: {harness.load_average()}")
+    root = Path(tempfile.mkdtemp(prefix="abench", dir="/tmp"))  # short: dockerd's unix socket path
+    status = 0
+    with contextlib.ExitStack() as cleanup:
+        if not args.keep:
+            cleanup.callback(shutil.rmtree, root, ignore_errors=True)
+        else:
+            cleanup.callback(report.say, f"scratch directory kept: {root}")
+        run = Run(root=root, quick=args.quick, workers=args.workers, report=report, cleanup=cleanup,
+                  seconds=args.seconds or (2 if args.quick else 15), reps=args.reps or (1 if args.quick else 3))
+        try:
+            shapes = [s for s, b in (("basic", "tokens"), ("refresh", "refresh"), ("anonymous", "anonymous"))
+                      if b in args.only]
+            if shapes:
+                from . import tokens
+                report.say("\n== token requests per second (items 1, 2) ==")
+                tokens.run_tokens(run, shapes)
+            if "push" in args.only:
+                from . import images
+                report.say("\n== docker push / pull of a 20-layer image (item 3) ==")
+                images.run_push_pull(run, rounds=args.rounds or (1 if args.quick else 3))
+            if "latency" in args.only:
+                from . import bigdb
+                report.say("\n== token latency, large database vs 10 users (item 4) ==")
+                bigdb.run_latency(run)
+            if run.loaded:
+                from . import tokens
+                report.say("\n== resident memory per worker after the load (item 5) ==")
+                tokens.memory(run)
+        except BenchmarkError as exc:
+            report.say(f"\nBENCHMARK FAILED: {exc}")
+            status = 1
+        except KeyboardInterrupt:
+            report.say("\ninterrupted")
+            status = 130
+        report.summary()
+        report.say(f"load average at end: {harness.load_average()}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

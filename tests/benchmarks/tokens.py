@@ -1,0 +1,254 @@
+"""Token throughput (items 1 and 2) and worker memory (item 5) against the bare Flask baseline.
+
+Three request shapes, each a request file that wrk draws from at random:
+
+* ``basic``: GET with the same Basic credentials again and again, as podman,
+  skopeo and containerd send them (several users, 1-3 scopes per request);
+* ``refresh``: POST ``grant_type=refresh_token`` as docker sends after ``docker login``;
+* ``anonymous``: GET without credentials for repositories of public projects.
+
+Each shape runs against three servers under the same gunicorn command and
+configuration: authsvc (production defaults, ``audit_token_grants = true``),
+authsvc with ``audit_token_grants = false`` on the same database, and the
+bare Flask endpoint.  Runs are interleaved and their order rotated between
+repetitions; each figure is the median over repetitions.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .harness import (BenchmarkError, Figure, Load, ProductionStack, WrkResult, median, rotate, service_url,
+                      worker_rss, write_requests, wrk)
+
+PASSWORD_SUFFIX = "-bench-Secret-1"
+SERVICE = "registry"
+USERS = ("bench-alice", "bench-bob", "bench-carol", "bench-dave")
+PRIVATE = ("bench-p1", "bench-p2", "bench-p3")
+PUBLIC = ("bench-pub1", "bench-pub2")
+#: Scope sets of the authenticated shapes: 1, 2 and 3 scopes, pull and push (every user is a
+#: developer or admin of every private project, so each request is granted in full).
+SCOPE_SETS = (
+    ("repository:bench-p1/app:pull",),
+    ("repository:bench-p2/web:pull,push",),
+    ("repository:bench-p3/app:pull",),
+    ("repository:bench-p1/app:pull", "repository:bench-p2/base:pull"),
+    ("repository:bench-p3/app:pull,push", "repository:bench-p1/base:pull"),
+    ("repository:bench-p1/app:pull", "repository:bench-p2/lib:pull", "repository:bench-p3/tool:pull,push"),
+)
+ANONYMOUS_SCOPE_SETS = (
+    ("repository:bench-pub1/app:pull",),
+    ("repository:bench-pub2/web:pull",),
+    ("repository:bench-pub1/app:pull", "repository:bench-pub1/base:pull"),
+    ("repository:bench-pub1/app:pull", "repository:bench-pub2/lib:pull", "repository:bench-pub2/base:pull"),
+)
+TARGET = ">= 0.6"
+
+
+def password(user: str) -> str:
+    return user + PASSWORD_SUFFIX
+
+
+def basic(user: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password(user)}".encode()).decode()
+
+
+def seed(stack: ProductionStack) -> None:
+    """Users (bcrypt cost 12), private projects with every user a developer or admin, public projects,
+    through the service layer (what the CLI runs)."""
+    from authsvc.core.policy import OPERATOR
+    from authsvc.services import accounts, audit, projects
+
+    with stack.app_context():
+        audit.set_source("benchmark-seed")
+        for user in USERS:
+            accounts.create_user(OPERATOR, user, password(user))
+        for index, project in enumerate(PRIVATE):
+            owner = USERS[index % len(USERS)]
+            projects.create_project(OPERATOR, project, public=False, owner=owner)
+            for user in USERS:
+                if user != owner:
+                    projects.add_member(OPERATOR, project, user, "developer")
+        for project in PUBLIC:
+            projects.create_project(OPERATOR, project, public=True, owner=USERS[0])
+        projects.create_project(OPERATOR, "bench-img", public=False, owner=USERS[0])
+
+
+def _query(scopes: tuple[str, ...], **params: str) -> str:
+    return "/token?" + urllib.parse.urlencode([*params.items(), ("service", SERVICE),
+                                                *(("scope", s) for s in scopes)])
+
+
+def basic_requests(users=USERS) -> list[tuple]:
+    """podman/skopeo/containerd: GET with Basic credentials on every token request."""
+    return [("GET", _query(scopes, account=user), None, {"Authorization": basic(user)})
+            for user in users for scopes in SCOPE_SETS]
+
+
+def refresh_requests(tokens: dict[str, str]) -> list[tuple]:
+    """docker after ``docker login``: POST grant_type=refresh_token with its identity token."""
+    lines = []
+    for user, token in tokens.items():
+        for scopes in SCOPE_SETS:
+            body = urllib.parse.urlencode([("grant_type", "refresh_token"), ("refresh_token", token),
+                                           ("service", SERVICE), ("client_id", "docker"),
+                                           *(("scope", s) for s in scopes)])
+            lines.append(("POST", "/token", body, {"Content-Type": "application/x-www-form-urlencoded"}))
+    return lines
+
+
+def anonymous_requests() -> list[tuple]:
+    return [("GET", _query(scopes), None, {}) for scopes in ANONYMOUS_SCOPE_SETS]
+
+
+def send(url: str, line: tuple) -> tuple[int, dict]:
+    """One request of a request file, outside wrk: status and JSON body."""
+    method, target, body, headers = line
+    parsed = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    try:
+        connection.request(method, target, body=body, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+    finally:
+        connection.close()
+    try:
+        return response.status, json.loads(data)
+    except ValueError:
+        return response.status, {"raw": data[:200].decode(errors="replace")}
+
+
+def claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def check_grants(url: str, lines: list[tuple]) -> None:
+    """Every request of a shape is answered 200 with every requested action granted: the benchmark
+    measures real grants, not refusals or empty tokens."""
+    for line in lines:
+        status, body = send(url, line)
+        if status != 200 or "token" not in body:
+            raise BenchmarkError(f"{line[0]} {line[1][:120]} answered {status}: {body}")
+        requested = _scopes_of(line)
+        granted = {f"{a['type']}:{a['name']}:{','.join(sorted(a['actions']))}" for a in claims(body["token"])["access"]}
+        want = {f"{t}:{n}:{','.join(sorted(acts.split(',')))}" for t, n, acts in (s.rsplit(":", 2) for s in requested)}
+        if granted != want:
+            raise BenchmarkError(f"{line[1][:120]}: granted {sorted(granted)}, expected {sorted(want)}")
+
+
+def _scopes_of(line: tuple) -> list[str]:
+    method, target, body, _ = line
+    query = body if method == "POST" else urllib.parse.urlsplit(target).query
+    return [v for k, v in urllib.parse.parse_qsl(query) if k == "scope"]
+
+
+def refresh_token(url: str, user: str) -> str:
+    """What ``docker login`` does: one Basic GET with offline_token=true (one bcrypt)."""
+    status, body = send(url, ("GET", _query((), account=user, offline_token="true", client_id="docker"),
+                              None, {"Authorization": basic(user)}))
+    if status != 200 or "refresh_token" not in body:
+        raise BenchmarkError(f"no refresh token for {user}: {status} {body}")
+    return body["refresh_token"]
+
+
+@dataclass
+class Servers:
+    """The three servers every shape runs against, by label."""
+
+    urls: dict[str, str]
+    results: dict[str, dict[str, list[WrkResult]]] = field(default_factory=dict)
+
+
+def warm(run, url: str, request_file: Path, *, bcrypt_ms: float, what: str) -> int:
+    """Drive ``url`` in one-second bursts until a whole burst ran without a request as slow as a
+    bcrypt check: then every worker holds every credential in its cache.  Returns the bursts run."""
+    load = Load(1, run.connections, 1)
+    for burst in range(1, run.max_warm_bursts + 1):
+        result = wrk(url, request_file, load)
+        if result.max_ms < bcrypt_ms * 0.6 and burst > 1:
+            return burst
+    raise BenchmarkError(f"{what}: still seeing requests slower than {bcrypt_ms * 0.6:.0f} ms after "
+                         f"{run.max_warm_bursts} one-second bursts (cold credential cache or an overloaded machine)")
+
+
+def measure(run, shape: str, request_file: Path, urls: dict[str, str]) -> dict[str, list[WrkResult]]:
+    """Interleaved runs of every server, order rotated per repetition."""
+    results: dict[str, list[WrkResult]] = {label: [] for label in urls}
+    labels = list(urls)
+    for rep in range(run.reps):
+        for label in rotate(labels, rep):
+            results[label].append(wrk(urls[label], request_file, run.load))
+    for label, runs in results.items():
+        run.report.detail(f"{shape} {label}: " + ", ".join(
+            f"{r.rps:.0f} req/s (p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms)" for r in runs))
+    return results
+
+
+def figures(run, name: str, results: dict[str, list[WrkResult]], note: str) -> None:
+    base = median([r.rps for r in results["baseline"]])
+    for label, suffix, extra in (("authsvc", "", note), ("audit-off", ".audit_off",
+                                                          "audit_token_grants=false; " + note)):
+        value = median([r.rps for r in results[label]])
+        run.report.add(Figure(f"{name}{suffix}", value, "req/s", base, "bare Flask", TARGET, extra))
+
+
+def run_tokens(run, shapes: list[str]) -> None:
+    """Items 1 and 2 for the chosen ``shapes`` (basic, refresh, anonymous), then item 5."""
+    stack = run.production_stack()
+    report = run.report
+    urls = {"authsvc": stack.url, "audit-off": run.audit_off_url(), "baseline": run.baseline_url()}
+    bcrypt_ms = run.bcrypt_ms
+    files = {}
+    if "basic" in shapes:
+        files["basic"] = write_requests(run.root / "basic.requests", basic_requests())
+    if "refresh" in shapes:
+        tokens = {user: refresh_token(stack.url, user) for user in USERS}
+        files["refresh"] = write_requests(run.root / "refresh.requests", refresh_requests(tokens))
+    if "anonymous" in shapes:
+        files["anonymous"] = write_requests(run.root / "anonymous.requests", anonymous_requests())
+
+    for shape, request_file in files.items():
+        lines = [tuple(_parse_line(text)) for text in request_file.read_text().splitlines()]
+        check_grants(stack.url, lines)
+        for label, url in urls.items():
+            if shape == "basic" and label != "baseline":
+                bursts = warm(run, url, request_file, bcrypt_ms=bcrypt_ms, what=f"warming {label}")
+                report.detail(f"{shape} {label}: credential caches warm after {bursts} one-second bursts "
+                              f"({len(USERS)} users x {run.workers_label} workers x {bcrypt_ms:.0f} ms bcrypt)")
+            else:
+                wrk(url, request_file, Load(1, run.connections, 1))  # imports, pools, page cache
+        results = measure(run, shape, request_file, urls)
+        scopes = [len(_scopes_of(line)) for line in lines]
+        note = (f"{len(lines)} requests drawn at random, {min(scopes)}-{max(scopes)} scopes "
+                f"(mean {sum(scopes) / len(scopes):.1f}); wrk -t1 -c{run.connections}, "
+                f"{run.reps} x {run.load.seconds:.0f} s, median")
+        name = {"basic": "tokens.basic", "refresh": "tokens.refresh", "anonymous": "tokens.anonymous"}[shape]
+        figures(run, name, results, note)
+    run.loaded.update({"authsvc": stack.gunicorn, "baseline": run.baseline_service})
+
+
+def _parse_line(text: str) -> list:
+    fields = text.split("\t")
+    headers = dict(f.split(": ", 1) for f in fields[3:])
+    return [fields[0], fields[1], None if fields[2] == "-" else fields[2], headers]
+
+
+def memory(run) -> None:
+    """Item 5: resident memory of each worker after the load, against the bare Flask workers."""
+    base_service = run.loaded.get("baseline")
+    base = median(worker_rss(base_service)) / 1024 if base_service else None
+    for label, service in run.loaded.items():
+        if label == "baseline" or service is None or service.proc is None:
+            continue
+        rss = worker_rss(service)
+        if not rss:
+            raise BenchmarkError(f"no workers found under gunicorn pid {service.proc.pid} ({label})")
+        run.report.add(Figure(f"memory.{label}", median(rss) / 1024, "MiB/worker", base, "bare Flask",
+                              None, "VmRSS after the load, median of workers: "
+                              + ", ".join(f"{k / 1024:.1f}" for k in rss) + " MiB"))
