@@ -18,6 +18,13 @@ import re
 
 PROJECT_NAME_MAX = 64
 USER_NAME_MAX = 64
+ROBOT_NAME_MAX = 40
+
+#: Robot logins are ``robot.<project>.<name>``: no character a shell, a URL's user part, a
+#: docker config or a Kubernetes secret treats specially (unlike Harbor's ``robot$``).  People's
+#: names may not start with it, so a robot can never be mistaken for a person or the reverse.
+ROBOT_PREFIX = "robot."
+_ROBOT_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 _PROJECT_RE = re.compile(r"^[a-z0-9]+(?:(?:[._-]|__)[a-z0-9]+)*$")
 _USER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._@-]*[a-z0-9])?$")
@@ -46,8 +53,40 @@ def check_user_name(name: str) -> str:
         raise InvalidName("user name must not be empty")
     if len(name) > USER_NAME_MAX:
         raise InvalidName(f"user name longer than {USER_NAME_MAX} characters")
+    if name.startswith(ROBOT_PREFIX):
+        raise InvalidName(f"user names may not start with {ROBOT_PREFIX!r}: that prefix marks robot accounts")
     if not _USER_RE.match(name):
         raise InvalidName(
             f"invalid user name {name[:80]!r}: use lower-case letters, digits and '.', '_', '-', '@', "
             "starting and ending with a letter or digit")
     return name
+
+
+def check_robot_name(name: str) -> str:
+    """A robot's own name (the part after its project): letters, digits and single '-'."""
+    if not isinstance(name, str) or not name:
+        raise InvalidName("robot name must not be empty")
+    if len(name) > ROBOT_NAME_MAX or not _ROBOT_RE.match(name):
+        raise InvalidName(f"invalid robot name {name[:80]!r}: use lower-case letters and digits, "
+                          f"separated by single '-', at most {ROBOT_NAME_MAX} characters")
+    return name
+
+
+def robot_login(project: str, name: str) -> str:
+    return f"{ROBOT_PREFIX}{project}.{name}"
+
+
+def parse_robot_login(login: str) -> tuple[str, str] | None:
+    """``(project, name)`` of a robot login, or None if it is not one.
+
+    Project names may contain dots, robot names may not, so the split is at the last dot.
+    """
+    if not login.startswith(ROBOT_PREFIX):
+        return None
+    project, dot, name = login[len(ROBOT_PREFIX):].rpartition(".")
+    if not dot:
+        return None
+    try:
+        return check_project_name(project), check_robot_name(name)
+    except InvalidName:
+        return None

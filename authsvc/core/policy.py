@@ -34,6 +34,8 @@ class Permission(str, Enum):
     MANAGE_MEMBERS = "manage_members"
     #: Change the project's visibility or delete it.
     MANAGE_PROJECT = "manage_project"
+    #: Create, re-key, disable and delete the project's robot accounts.
+    MANAGE_ROBOTS = "manage_robots"
 
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
@@ -41,7 +43,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.DEVELOPER: frozenset({Permission.PULL, Permission.PUSH}),
     Role.MAINTAINER: frozenset({Permission.PULL, Permission.PUSH, Permission.DELETE}),
     Role.ADMIN: frozenset({Permission.PULL, Permission.PUSH, Permission.DELETE,
-                           Permission.MANAGE_MEMBERS, Permission.MANAGE_PROJECT}),
+                           Permission.MANAGE_MEMBERS, Permission.MANAGE_PROJECT,
+                           Permission.MANAGE_ROBOTS}),
 }
 
 #: What anyone may do on a public project (subject to ``anonymous_pull`` for anonymous callers).
@@ -60,16 +63,30 @@ REGISTRY = "registry"
 CATALOG = "catalog"
 
 
+#: What a robot account may be given: registry actions only, never administration.
+ROBOT_PERMISSIONS = frozenset({Permission.PULL, Permission.PUSH, Permission.DELETE})
+
+
+@dataclass(frozen=True)
+class RobotScope:
+    """A robot's whole authority: some registry permissions on exactly one project."""
+
+    project: str
+    permissions: frozenset[Permission]
+
+
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller, as policy sees it.
 
     ``subject`` goes into the token's ``sub`` claim; it is ``""`` for
-    anonymous callers.
+    anonymous callers.  A robot carries its ``robot_scope``; it is never a
+    system administrator and holds no membership.
     """
 
     subject: str
     is_system_admin: bool = False
+    robot_scope: RobotScope | None = None
 
     @property
     def is_anonymous(self) -> bool:
@@ -97,10 +114,13 @@ def permissions_on(principal: Principal, project: ProjectView | None, *,
     """Everything ``principal`` may do on ``project`` (nothing if it does not exist)."""
     if project is None:
         return frozenset()
-    if principal.is_system_admin:
+    if principal.is_system_admin and principal.robot_scope is None:
         return frozenset(Permission)
     granted: frozenset[Permission] = frozenset()
-    if project.role is not None:
+    if principal.robot_scope is not None:
+        if principal.robot_scope.project == project.name:
+            granted = principal.robot_scope.permissions & ROBOT_PERMISSIONS
+    elif project.role is not None:
         granted = ROLE_PERMISSIONS[project.role]
     if project.is_public and (anonymous_pull or not principal.is_anonymous):
         granted = granted | PUBLIC_PERMISSIONS
@@ -124,11 +144,13 @@ def can_see(principal: Principal, project: ProjectView | None, *, anonymous_pull
 
 def may_manage_users(principal: Principal) -> bool:
     """Creating, changing and deleting accounts is for system administrators only."""
-    return principal.is_system_admin
+    return principal.is_system_admin and principal.robot_scope is None
 
 
 def may_create_projects(principal: Principal, *, users_may_create: bool) -> bool:
-    """System administrators always; other logged-in users when the operator allows it."""
+    """System administrators always; other logged-in people when the operator allows it; robots never."""
+    if principal.robot_scope is not None:
+        return False
     return principal.is_system_admin or (users_may_create and not principal.is_anonymous)
 
 
@@ -165,7 +187,8 @@ def decide(principal: Principal, scopes: Iterable[Scope], projects: Mapping[str,
 def _granted_actions(principal: Principal, scope: Scope, projects: Mapping[str, ProjectView],
                      anonymous_pull: bool) -> tuple[str, ...]:
     if scope.type == REGISTRY:
-        if scope.name == CATALOG and "*" in scope.actions and principal.is_system_admin:
+        if (scope.name == CATALOG and "*" in scope.actions and principal.is_system_admin
+                and principal.robot_scope is None):
             return ("*",)
         return ()
     if scope.type != REPOSITORY:

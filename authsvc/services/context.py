@@ -15,11 +15,13 @@ from flask import current_app
 from ..settings import Settings
 from ..signing import keys
 from ..signing.jwt import TokenSigner
-from .credentials import Authenticator, VerifiedCredentialCache
 
 
 class ServiceContext:
     def __init__(self, settings: Settings):
+        # Imported here: the services import ``current`` from this module.
+        from .credentials import Authenticator, VerifiedCredentialCache
+
         self.settings = settings
         self.authenticator = Authenticator(VerifiedCredentialCache(settings.credential_cache_ttl), settings)
 

@@ -21,10 +21,13 @@ import time
 
 from sqlalchemy import Row
 
-from ..core.names import InvalidName, check_user_name
+from dataclasses import dataclass
+
+from ..core.names import InvalidName, check_user_name, parse_robot_login
+from ..core.policy import ANONYMOUS, Principal
 from ..store import queries
 from ..store.models import db
-from . import audit, throttle
+from . import audit, personal_tokens, robots, throttle
 from .errors import Unauthorized
 from .passwords import DummyHash, verify_password
 
@@ -82,8 +85,31 @@ class VerifiedCredentialCache:
             del self._entries[next(iter(self._entries))]
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who authenticated, as the rest of the request needs it.
+
+    ``user_id`` is whose memberships count (None for anonymous callers and
+    robots); ``refreshable`` is the user row when this login may be handed a
+    refresh token — only a real password login: a refresh token obtained
+    with a personal token would outlive that token's expiry or revocation.
+    """
+
+    principal: Principal
+    user_id: int | None = None
+    refreshable: Row | None = None
+
+
+ANONYMOUS_IDENTITY = Identity(ANONYMOUS)
+
+
+def _person(user: Row, *, refreshable: bool) -> Identity:
+    return Identity(Principal(user.name, bool(user.is_admin)), user.id, user if refreshable else None)
+
+
 class Authenticator:
-    """Checks passwords (with the cache and the throttle) and refresh tokens against the store."""
+    """Checks passwords (with the cache and the throttle), personal tokens, robot secrets and
+    refresh tokens against the store."""
 
     def __init__(self, cache: VerifiedCredentialCache, settings):
         self.cache = cache
@@ -95,16 +121,34 @@ class Authenticator:
             self._dummy = DummyHash(self.settings.bcrypt_rounds)
         self._dummy.burn(password)
 
-    def by_password(self, name: str, password: str) -> Row:
-        """The active user with this name and password, else :class:`Unauthorized`.
+    def by_password(self, name: str, password: str) -> Identity:
+        """The identity behind a name and password (or personal token, or robot secret).
 
-        A cache hit costs one query (the user row).  On a miss the
-        (name, source) pair's throttle is checked first (:class:`Throttled`,
-        before any bcrypt work), then bcrypt runs — against a dummy hash
-        for unknown names, so they cost the same time as wrong passwords.
-        Names are matched lower-cased, as the grammar only admits lower case.
+        Robots (``robot.<project>.<name>``) and personal tokens (``asvc_pat_…``)
+        carry 256 random bits, so they are checked by a SHA-256 lookup: no
+        bcrypt, no cache and no throttle are needed.  For passwords a cache
+        hit costs one query (the user row); on a miss the (name, source)
+        pair's throttle is checked first (:class:`Throttled`, before any
+        bcrypt work), then bcrypt runs — against a dummy hash for unknown
+        names, so they cost the same time as wrong passwords.  Names are
+        matched lower-cased, as the grammars only admit lower case.
         """
         name = name.lower()
+        robot = parse_robot_login(name)
+        if robot is not None:
+            principal = robots.principal_for(queries.robot_by_login(*robot), password)
+            if principal is None:
+                self._fail(name, counted=False)
+            return Identity(principal)
+        if password.startswith(personal_tokens.PREFIX):
+            row = queries.personal_token_owner(personal_tokens.hash_token(password))
+            if not personal_tokens.usable(row, name):
+                self._fail(name, counted=False)
+            personal_tokens.note_use(row)
+            return _person(row, refreshable=False)
+        return self._by_real_password(name, password)
+
+    def _by_real_password(self, name: str, password: str) -> Identity:
         try:
             check_user_name(name)
             user = queries.user_by_name(name)
@@ -112,30 +156,30 @@ class Authenticator:
             user = None
         key = self.cache.key(name, password)
         if user is not None and user.is_active and self.cache.holds(key, user):
-            return user
-        source = audit.current_source()
-        counter = throttle.check(self.settings, name, source)
+            return _person(user, refreshable=True)
+        counter = throttle.check(self.settings, name, audit.current_source())
         if user is None:
             self._burn(password)
-            self._fail(name, source)
+            self._fail(name)
         if not verify_password(password, user.password_hash) or not user.is_active:
-            self._fail(name, source)
+            self._fail(name)
         self.cache.remember(key, user)
         throttle.succeeded(counter)
-        return user
+        return _person(user, refreshable=True)
 
-    def _fail(self, name: str, source: str) -> None:
-        throttle.failed(self.settings, name, source)
+    def _fail(self, name: str, *, counted: bool = True) -> None:
+        if counted:
+            throttle.failed(self.settings, name, audit.current_source())
         audit.record(name, "login.failure")
         db.session.commit()
         raise Unauthorized()
 
-    def by_refresh_token(self, token: str) -> Row:
+    def by_refresh_token(self, token: str) -> Identity:
         """The owner of a live refresh token, else :class:`Unauthorized`."""
         user = queries.refresh_token_owner(hash_refresh_token(token))
         if user is None or not user.is_active or user.token_version != user.credential_version:
             raise Unauthorized()
-        return user
+        return _person(user, refreshable=False)
 
 
 def hash_refresh_token(token: str) -> str:
@@ -147,7 +191,7 @@ def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def by_api_token(ctx, token: str) -> Row:
+def by_api_token(ctx, token: str) -> Identity:
     """The active user named by a bearer token we issued for the REST API audience.
 
     Such tokens live ``token_ttl`` seconds; deactivating or deleting the user
@@ -162,4 +206,4 @@ def by_api_token(ctx, token: str) -> Row:
     user = queries.user_by_name(str(claims.get("sub", "")))
     if user is None or not user.is_active:
         raise Unauthorized()
-    return user
+    return _person(user, refreshable=False)

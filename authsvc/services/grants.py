@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..core.policy import ANONYMOUS, Principal, decide, projects_named
+from ..core.policy import Principal, decide, projects_named
 from ..core.scopes import Scope, ScopeError, parse_scopes
 from ..store import queries
 from ..store.models import db
 from . import audit, refresh_tokens
+from .credentials import ANONYMOUS_IDENTITY
 from .errors import Invalid
 
 
@@ -54,14 +55,14 @@ def issue_token(ctx, request: TokenRequest) -> TokenGrant:
     except ScopeError as exc:
         raise Invalid(str(exc), field="scope") from None
 
-    user = None
+    identity = ANONYMOUS_IDENTITY
     if request.refresh_token is not None:
-        user = ctx.authenticator.by_refresh_token(request.refresh_token)
+        identity = ctx.authenticator.by_refresh_token(request.refresh_token)
     elif request.username is not None:
-        user = ctx.authenticator.by_password(request.username, request.password or "")
-    principal = Principal(user.name, user.is_admin) if user is not None else ANONYMOUS
+        identity = ctx.authenticator.by_password(request.username, request.password or "")
+    principal = identity.principal
 
-    views = queries.project_views(user.id if user else None, projects_named(scopes))
+    views = queries.project_views(identity.user_id, projects_named(scopes))
     # A token for the REST API only proves who the caller is; it never carries registry access.
     granted = [] if for_api else decide(principal, scopes, views, anonymous_pull=settings.anonymous_pull)
     issued = ctx.signer.issue(subject=principal.subject, audience=service,
@@ -75,9 +76,8 @@ def issue_token(ctx, request: TokenRequest) -> TokenGrant:
         "expires_in": issued.expires_in,
         "issued_at": issued.issued_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    if (request.offline and user is not None and request.refresh_token is None
-            and settings.refresh_tokens):
-        body["refresh_token"] = refresh_tokens.issue(user, request.client_id)  # commits the audit event too
+    if request.offline and identity.refreshable is not None and settings.refresh_tokens:
+        body["refresh_token"] = refresh_tokens.issue(identity.refreshable, request.client_id)  # commits the audit event too
     elif settings.audit_token_grants:
         db.session.commit()
     return TokenGrant(body=body, principal=principal, granted=granted)

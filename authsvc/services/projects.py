@@ -63,7 +63,7 @@ def _visible(actor: Principal, name: str) -> tuple[Project, ProjectView]:
     return project, view
 
 
-def _require(actor: Principal, name: str, permission: Permission) -> Project:
+def require_permission(actor: Principal, name: str, permission: Permission) -> Project:
     project, view = _visible(actor, name)
     if not allows(actor, view, permission, anonymous_pull=_anonymous_pull()):
         raise Forbidden(f"you may not {permission.value.replace('_', ' ')} of project {name!r}")
@@ -122,7 +122,7 @@ def create_project(actor: Principal, name: str, *, public: bool, owner: str | No
 
 
 def set_visibility(actor: Principal, name: str, public: bool) -> Project:
-    project = _require(actor, name, Permission.MANAGE_PROJECT)
+    project = require_permission(actor, name, Permission.MANAGE_PROJECT)
     project.is_public = public
     audit.record(actor, "project.visibility", name, public=public)
     db.session.commit()
@@ -136,7 +136,7 @@ def delete_project(actor: Principal, name: str) -> None:
     the project is gone, and re-creating the project does not make them
     reachable to anyone not granted by the new project's members.
     """
-    project = _require(actor, name, Permission.MANAGE_PROJECT)
+    project = require_permission(actor, name, Permission.MANAGE_PROJECT)
     db.session.delete(project)
     audit.record(actor, "project.delete", name)
     db.session.commit()
@@ -173,7 +173,7 @@ def _admin_count(project: Project) -> int:
 
 def add_member(actor: Principal, name: str, user_name: str, role: str) -> MemberInfo:
     parsed = parse_role(role)
-    project = _require(actor, name, Permission.MANAGE_MEMBERS)
+    project = require_permission(actor, name, Permission.MANAGE_MEMBERS)
     user = get_user(user_name)
     if _membership(project, user) is not None:
         raise Conflict(f"{user_name!r} is already a member of project {name!r}")
@@ -188,7 +188,7 @@ def add_member(actor: Principal, name: str, user_name: str, role: str) -> Member
 
 
 def _existing_membership(actor: Principal, name: str, user_name: str) -> tuple[Project, Membership]:
-    project = _require(actor, name, Permission.MANAGE_MEMBERS)
+    project = require_permission(actor, name, Permission.MANAGE_MEMBERS)
     user = get_user(user_name)
     membership = _membership(project, user)
     if membership is None:

@@ -135,3 +135,82 @@ class LoginFailure(db.Model):
     failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     first_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     blocked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Robot(db.Model):
+    """A machine credential bound to one project, for CI jobs and Kubernetes pull secrets.
+
+    Its login name is ``robot.<project>.<name>``; the secret is random, shown
+    once, and stored as SHA-256 (it has 256 bits of entropy, so no slow hash
+    is needed and checking it costs no bcrypt).
+    """
+
+    __tablename__ = "robots"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(40), nullable=False)
+    secret_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    actions: Mapped[str] = mapped_column(String(40), nullable=False)  # comma-separated: pull,push,delete
+    description: Mapped[str] = mapped_column(String(300), nullable=False, default="")
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_by: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class PersonalToken(db.Model):
+    """A user's named, expiring token, usable as the password for docker login and the API.
+
+    Stored as SHA-256 only.  It remembers the user's ``credential_version``,
+    so a password change or deactivation ends it, like a refresh token.
+    """
+
+    __tablename__ = "personal_tokens"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(40), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    credential_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Repository(db.Model):
+    """A repository seen in the registry's notifications (the inventory; not used for access)."""
+
+    __tablename__ = "repositories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False,
+                                            index=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class Tag(db.Model):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("repository_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"),
+                                               nullable=False)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    digest: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    media_type: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pushed_by: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    pushed_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class NotificationEvent(db.Model):
+    """Ids of registry notification events already applied: the registry retries, we apply once."""
+
+    __tablename__ = "notification_events"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, index=True)

@@ -16,12 +16,14 @@ from __future__ import annotations
 from sqlalchemy import Row, and_, bindparam, select
 
 from ..core.policy import ProjectView, Role
-from .models import Membership, Project, RefreshToken, User, db
+from .models import Membership, PersonalToken, Project, RefreshToken, Robot, User, db
 
 _users = User.__table__
 _projects = Project.__table__
 _memberships = Membership.__table__
 _refresh = RefreshToken.__table__
+_robots = Robot.__table__
+_personal = PersonalToken.__table__
 
 _USER_COLUMNS = (_users.c.id, _users.c.name, _users.c.password_hash, _users.c.is_admin, _users.c.is_active,
                  _users.c.credential_version)
@@ -40,6 +42,17 @@ _REFRESH_OWNER = (
     select(*_USER_COLUMNS, _refresh.c.credential_version.label("token_version"))
     .select_from(_refresh.join(_users, _refresh.c.user_id == _users.c.id))
     .where(_refresh.c.token_hash == bindparam("token_hash")))
+_ROBOT_BY_LOGIN = (
+    select(_robots.c.name, _robots.c.secret_hash, _robots.c.actions, _robots.c.disabled, _robots.c.expires_at,
+           _projects.c.name.label("project_name"))
+    .select_from(_robots.join(_projects, _robots.c.project_id == _projects.c.id))
+    .where(_projects.c.name == bindparam("project"), _robots.c.name == bindparam("name")))
+_TOKEN_OWNER = (
+    select(*_USER_COLUMNS, _personal.c.id.label("token_id"),
+           _personal.c.credential_version.label("token_version"), _personal.c.expires_at,
+           _personal.c.last_used_at)
+    .select_from(_personal.join(_users, _personal.c.user_id == _users.c.id))
+    .where(_personal.c.token_hash == bindparam("token_hash")))
 
 
 def _execute(statement, **params):
@@ -65,3 +78,13 @@ def project_views(user_id: int | None, names: set[str]) -> dict[str, ProjectView
 def refresh_token_owner(token_hash: str) -> Row | None:
     """The owner of a refresh token (user columns plus the token's ``token_version``), or None."""
     return _execute(_REFRESH_OWNER, token_hash=token_hash).first()
+
+
+def robot_by_login(project: str, name: str) -> Row | None:
+    """A robot's row with its project's name, by the two parts of its login (one query)."""
+    return _execute(_ROBOT_BY_LOGIN, project=project, name=name).first()
+
+
+def personal_token_owner(token_hash: str) -> Row | None:
+    """A personal token joined with its owner's user columns, or None."""
+    return _execute(_TOKEN_OWNER, token_hash=token_hash).first()

@@ -27,3 +27,20 @@ def test_valid_user_names(name):
 def test_invalid_user_names(name):
     with pytest.raises(InvalidName):
         check_user_name(name)
+
+
+@pytest.mark.parametrize("login, parsed", [
+    ("robot.web.ci", ("web", "ci")), ("robot.team.web.pull-bot", ("team.web", "pull-bot")),
+    ("robot.web", None), ("robot..ci", None), ("robot.web.Ci", None), ("robot.web.c.i", ("web.c", "i")),
+    ("robotweb.ci", None), ("alice", None), ("robot.web.ci-", None),
+])
+def test_robot_logins(login, parsed):
+    from authsvc.core.names import parse_robot_login, robot_login
+    assert parse_robot_login(login) == parsed
+    if parsed:
+        assert robot_login(*parsed) == login
+
+
+def test_people_cannot_take_robot_names():
+    with pytest.raises(InvalidName, match="robot"):
+        check_user_name("robot.web.ci")

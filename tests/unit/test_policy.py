@@ -121,3 +121,26 @@ def test_visibility_and_member_management():
             role is Role.ADMIN)
     assert allows(OPERATOR, private, Permission.MANAGE_MEMBERS)
     assert not allows(OPERATOR, None, Permission.PULL)
+
+
+def test_robots_hold_exactly_their_scope_on_their_project():
+    from authsvc.core.policy import RobotScope
+    robot = Principal("robot.proj.ci", robot_scope=RobotScope("proj", frozenset({Permission.PULL, Permission.PUSH})))
+    projects = {"proj": ProjectView("proj", False), "other": ProjectView("other", False),
+                "pub": ProjectView("pub", True)}
+    granted = decide(robot, parse_scopes(["repository:proj/a:pull,push,delete repository:other/b:pull "
+                                          "repository:pub/c:pull,push registry:catalog:*"]), projects)
+    # its own project: its actions only; another private project: nothing; a public one: pull, as anyone
+    assert granted == [Scope("repository", "proj/a", ("pull", "push")), Scope("repository", "pub/c", ("pull",))]
+    assert not allows(robot, projects["proj"], Permission.MANAGE_MEMBERS)
+
+
+def test_a_robot_scope_can_never_carry_administration():
+    from authsvc.core.policy import RobotScope, may_create_projects, may_manage_users
+    sneaky = Principal("robot.proj.x", is_system_admin=True,
+                       robot_scope=RobotScope("proj", frozenset(Permission)))
+    view = ProjectView("proj", False)
+    assert not allows(sneaky, view, Permission.MANAGE_MEMBERS)
+    assert not allows(sneaky, ProjectView("other", False), Permission.PULL)
+    assert not may_manage_users(sneaky) and not may_create_projects(sneaky, users_may_create=True)
+    assert decide(sneaky, parse_scopes(["registry:catalog:*"]), {}) == []

@@ -41,13 +41,11 @@ def _authenticate(header: str | None) -> Principal:
     ctx = current_app.extensions["authsvc"]
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        user = credentials.by_api_token(ctx, value.strip())
-    elif scheme.lower() == "basic":
+        return credentials.by_api_token(ctx, value.strip()).principal
+    if scheme.lower() == "basic":
         name, password = basic_credentials(header)
-        user = ctx.authenticator.by_password(name, password)
-    else:
-        raise Unauthorized("use Basic or Bearer credentials")
-    return Principal(user.name, user.is_admin)
+        return ctx.authenticator.by_password(name, password).principal
+    raise Unauthorized("use Basic or Bearer credentials")
 
 
 def create_blueprint() -> Blueprint:
