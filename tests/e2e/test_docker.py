@@ -18,8 +18,9 @@ from .processes import denied, describe, ok
 
 pytestmark = pytest.mark.e2e
 
-#: authsvc's default throttle_threshold: failures per (account, address) before 429s start.
+#: authsvc's defaults: failures per (account, address) before 429s start, and the first block (s).
 THROTTLE_THRESHOLD = 5
+THROTTLE_BLOCK = 2
 
 
 def test_login_with_a_wrong_password_fails_and_stores_nothing(stack, docker):
@@ -152,18 +153,28 @@ def test_cross_repository_mount_needs_pull_on_the_source_project(stack, docker):
 
 def test_repeated_wrong_passwords_are_throttled_until_the_block_expires(stack, docker):
     """After THROTTLE_THRESHOLD failures the (account, address) pair is refused with 429, even with
-    the right password, for a short block; other accounts from the same address are unaffected."""
-    target, bystander = stack.user("target"), stack.user("bystander")
-    client = docker()
-    for attempt in range(THROTTLE_THRESHOLD):
-        denied(client.login(target, password=f"wrong-guess-{attempt}"))
-    blocked = client.login(target)
+    the right password, for a short block; other accounts from the same address are unaffected.
+
+    The first block lasts only THROTTLE_BLOCK seconds, so a round counts only if the right-password
+    attempt ended within that time of the last failure starting; a machine too loaded to manage
+    that gets another round with a fresh account instead of a flaky verdict.
+    """
+    for _ in range(3):
+        target, client = stack.user("target"), docker()
+        for attempt in range(THROTTLE_THRESHOLD):
+            last_failure = time.monotonic()
+            denied(client.login(target, password=f"wrong-guess-{attempt}"))
+        blocked = client.login(target)
+        if time.monotonic() - last_failure < THROTTLE_BLOCK:
+            break
+    else:
+        pytest.fail(f"three rounds each took over {THROTTLE_BLOCK} s: cannot observe the throttle")
     assert blocked.returncode != 0 and "too many failed attempts" in blocked.stderr, describe(blocked)
-    ok(docker().login(bystander), "another account from the same address is not throttled")
+    ok(docker().login(stack.user("bystander")), "another account from the same address is not throttled")
 
     deadline = time.monotonic() + 30
     while (result := client.login(target)).returncode != 0:
         assert "too many failed attempts" in result.stderr, describe(result)
         assert time.monotonic() < deadline, "the block did not expire:\n" + describe(result)
-        time.sleep(0.5)  # polling interval while the block (throttle_base_delay, 2 s) runs out
+        time.sleep(0.5)  # polling interval while the block runs out
     assert "Login Succeeded" in result.stdout, describe(result)
