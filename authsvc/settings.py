@@ -55,6 +55,8 @@ class Settings:
     anonymous_pull: bool = True
     #: Seconds a verified password is remembered (keyed hash, never the password); 0 disables.
     credential_cache_ttl: int = 60
+    #: The registry as clients name it (host[:port]), for generated pull secrets.
+    registry_host: str = ""
     #: Who may create projects: ``admins`` (system administrators) or ``everyone`` logged in.
     project_creation: str = "admins"
     #: Audience of tokens for the REST API (``/token?service=<this>``), never a registry's service.

@@ -13,6 +13,7 @@ import click
 from .admin import db_group, init, serve
 from .audit import audit_group
 from .keys import keys_group, registry_config
+from .machines import pat_group, pull_secret, robot_group
 from .people import member_group, project_group, user_group
 from .tokens import token_group
 
@@ -24,5 +25,5 @@ def main() -> None:
 
 
 for command in (init, serve, db_group, user_group, project_group, member_group, token_group,
-                keys_group, registry_config, audit_group):
+                keys_group, registry_config, audit_group, robot_group, pat_group, pull_secret):
     main.add_command(command)

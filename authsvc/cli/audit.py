@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import click
@@ -10,18 +9,7 @@ import click
 from ..core.policy import OPERATOR
 from ..services import audit
 from ..store.models import utcnow
-from .common import emit, json_option, with_app
-
-
-def _age(text: str) -> dt.timedelta:
-    """'30d', '12h', '90m' or a number of days."""
-    units = {"d": "days", "h": "hours", "m": "minutes"}
-    try:
-        if text[-1:] in units:
-            return dt.timedelta(**{units[text[-1]]: int(text[:-1])})
-        return dt.timedelta(days=int(text))
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an age like 30d, 12h or 90m") from None
+from .common import emit, json_option, parse_age, with_app
 
 
 @click.group("audit")
@@ -39,7 +27,7 @@ def audit_group() -> None:
 def audit_list(ctx, since: str | None, actor: str | None, action: str | None, limit: int,
                as_json: bool) -> None:
     """List events, newest first."""
-    events = audit.list_events(OPERATOR, since=utcnow() - _age(since) if since else None, who=actor,
+    events = audit.list_events(OPERATOR, since=utcnow() - parse_age(since) if since else None, who=actor,
                                action=action, limit=limit)
     rows = [audit.event_summary(e) for e in events]
     if not as_json:
@@ -53,5 +41,5 @@ def audit_list(ctx, since: str | None, actor: str | None, action: str | None, li
 @with_app
 def audit_purge(ctx, older_than: str) -> None:
     """Delete events older than the given age."""
-    count = audit.purge(OPERATOR, _age(older_than))
+    count = audit.purge(OPERATOR, parse_age(older_than))
     click.echo(f"purged {count} audit event(s)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import getpass
 import os
@@ -87,10 +88,24 @@ def emit(rows: list[dict], as_json: bool, columns: list[str]) -> None:
         return
     if not rows:
         return
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    def cell(value) -> str:
+        return "-" if value is None else str(value)
+
+    widths = {c: max(len(c), *(len(cell(r[c])) for r in rows)) for c in columns}
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
-        click.echo("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+        click.echo("  ".join(cell(row[c]).ljust(widths[c]) for c in columns).rstrip())
+
+
+def parse_age(text: str) -> dt.timedelta:
+    """'30d', '12h', '90m' or a bare number of days, as a duration."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    try:
+        if text[-1:] in units:
+            return dt.timedelta(**{units[text[-1]]: int(text[:-1])})
+        return dt.timedelta(days=int(text))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration like 30d, 12h or 90m") from None
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

@@ -11,35 +11,8 @@ import yaml
 from click.testing import CliRunner
 
 from authsvc.cli import main
+from tests.cli.conftest import one_line_error
 from tests.conftest import SERVER_URL, app_settings, fresh_database_url
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("AUTHSVC_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AUTHSVC_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("AUTHSVC_BCRYPT_ROUNDS", "4")
-    if SERVER_URL:
-        monkeypatch.setenv("AUTHSVC_DATABASE_URL", fresh_database_url(tmp_path))
-    runner = CliRunner()
-
-    def run(*args, input=None, ok=True):
-        result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output + result.stderr
-        return result
-
-    run("init")
-    return run
-
-
-def one_line_error(result, fragment):
-    assert result.exit_code == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("authsvc: error:") and fragment in lines[0], result.stderr
-    assert "Traceback" not in result.output + result.stderr
 
 
 def test_init_is_idempotent_and_keys_are_private(cli, tmp_path):
@@ -198,4 +171,4 @@ def test_audit_list_filters_and_purge(cli):
     assert "purged 3" in cli("audit", "purge", "--older-than", "0m").output  # the first purge is an event too
     assert [e["action"] for e in json.loads(cli("audit", "list", "--json").output)] == ["audit.purge"]
     bad = cli("audit", "purge", "--older-than", "soon", ok=False)
-    assert bad.exit_code == 2 and "not an age" in bad.stderr
+    assert bad.exit_code == 2 and "not a duration" in bad.stderr

@@ -1,0 +1,67 @@
+"""Kubernetes image pull secrets backed by a robot account, never by a person's password.
+
+The manifest is a ``kubernetes.io/dockerconfigjson`` Secret whose
+``.dockerconfigjson`` holds ``username``, ``password`` and ``auth`` for the
+registry host — the shape kubelet, containerd, docker and podman all read.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+
+from ..core.policy import Principal
+from . import robots
+from .errors import Invalid
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+@dataclass(frozen=True)
+class PullSecret:
+    login: str
+    manifest: str        # YAML, ready for kubectl apply -f -
+    dockerconfigjson: dict
+
+
+def docker_config(host: str, login: str, secret: str) -> dict:
+    auth = base64.b64encode(f"{login}:{secret}".encode()).decode()
+    return {"auths": {host: {"username": login, "password": secret, "auth": auth}}}
+
+
+def manifest(*, name: str, namespace: str, config: dict) -> str:
+    encoded = base64.b64encode(json.dumps(config, separators=(",", ":")).encode()).decode()
+    return ("apiVersion: v1\nkind: Secret\nmetadata:\n"
+            f"  name: {name}\n  namespace: {namespace}\n"
+            "type: kubernetes.io/dockerconfigjson\n"
+            f"data:\n  .dockerconfigjson: {encoded}\n")
+
+
+def issue(actor: Principal, project: str, *, namespace: str, registry_host: str, name: str | None = None,
+          robot: str | None = None, create_robot: bool = False, actions: str = "pull",
+          expires_at: dt.datetime | None = None) -> PullSecret:
+    """A pull secret for ``project``: for a new robot (``create_robot``), or for an existing one,
+    which is re-keyed because only a secret's hash is stored (its old secret stops working)."""
+    if not _DNS_LABEL.match(namespace or ""):
+        raise Invalid(f"invalid Kubernetes namespace {namespace[:80]!r}", field="namespace")
+    if not registry_host or not _HOST.match(registry_host):
+        raise Invalid("the registry host (host[:port]) is required: set registry_host or pass it",
+                      field="registry")
+    secret_name = name or f"{project.replace('.', '-').replace('_', '-')}-pull"[:63]
+    if not _DNS_SUBDOMAIN.match(secret_name):
+        raise Invalid(f"invalid Kubernetes secret name {secret_name[:80]!r}", field="name")
+    if create_robot:
+        robot_name = robot or f"pull-{namespace}"[:40].rstrip("-")
+        created = robots.create(actor, project, robot_name, actions=actions, expires_at=expires_at,
+                                description=f"image pull secret for namespace {namespace}")
+    elif robot is not None:
+        created = robots.rekey(actor, project, robot)
+    else:
+        raise Invalid("name an existing robot or ask for a new one", field="robot")
+    config = docker_config(registry_host, created.login, created.secret)
+    return PullSecret(created.login, manifest(name=secret_name, namespace=namespace, config=config), config)
