@@ -848,6 +848,34 @@ def test_wrong_credentials_are_401_before_anything_else(api, header, method, pat
     assert members_of(api, "pub") == SEEDED_MEMBERS
 
 
+def test_a_personal_access_token_stands_in_for_the_password(app, api):
+    from authsvc.services import personal_tokens
+    created = personal_tokens.create(OPERATOR, "bob", "laptop", expires_in=dt.timedelta(days=1))
+    pat = basic_header("bob", created.token)
+    assert api.get("/users/current", pat).get_json()["name"] == "bob"
+    assert_status(api.get("/projects/priv/members", pat), 200)
+    assert_status(api.get("/users", pat), 403)  # still only bob's rights
+    assert_status(api.get("/users/current", basic_header("alice", created.token)), 401)  # not alice's
+
+
+def test_a_robot_account_never_administers_anything(app, api):
+    from authsvc.services import robots
+    robot = robots.create(OPERATOR, "priv", "ci", actions="pull,push", expires_at=None)
+    who = basic_header(robot.login, robot.secret)
+    assert_status(api.get("/projects/priv", who), 200)
+    for method, path, body in [("PATCH", "/projects/priv", {"public": True}), ("DELETE", "/projects/priv", None),
+                               ("GET", "/projects/priv/members", None),
+                               ("POST", "/projects/priv/members", {"user": "erin", "role": "guest"}),
+                               ("DELETE", "/projects/priv/members/bob", None), ("GET", "/users", None),
+                               ("POST", "/users", {"name": "evil", "password": "evil-pass-1"}),
+                               ("PUT", "/users/alice/password", {"password": "evil-pass-1"})]:
+        kwargs = {"json": body} if body is not None else {}
+        assert_status(api.call(method, path, who, **kwargs), 403)
+    assert_status(api.post("/projects", who, json={"name": "robots-own"}), 403)
+    assert api.get("/users/current", who).status_code == 404  # no user record (documented)
+    assert members_of(api, "priv") == SEEDED_MEMBERS and public_of(api, "priv") is False
+
+
 def test_login_names_are_case_insensitive(api):
     assert api.get("/users/current", basic_header("BOB", PASSWORDS["bob"])).get_json()["name"] == "bob"
 
