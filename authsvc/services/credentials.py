@@ -103,6 +103,18 @@ class Identity:
 ANONYMOUS_IDENTITY = Identity(ANONYMOUS)
 
 
+def _storable(name: str) -> str:
+    """A claimed login name as the throttle and the audit log may store it.
+
+    Anything can be typed as a user name; a NUL or an unpaired surrogate
+    would make the database refuse the row (and the request fail with 503),
+    so such characters are escaped.  Valid names pass unchanged.
+    """
+    if name.isprintable() and name.isascii():
+        return name
+    return "".join(c if c.isprintable() and c.isascii() else f"\\u{ord(c):04x}" for c in name)[:80]
+
+
 def _person(user: Row, *, refreshable: bool) -> Identity:
     return Identity(Principal(user.name, bool(user.is_admin)), user.id, user if refreshable else None)
 
@@ -157,7 +169,7 @@ class Authenticator:
         key = self.cache.key(name, password)
         if user is not None and user.is_active and self.cache.holds(key, user):
             return _person(user, refreshable=True)
-        counter = throttle.check(self.settings, name, audit.current_source())
+        counter = throttle.check(self.settings, _storable(name), audit.current_source())
         if user is None:
             self._burn(password)
             self._fail(name)
@@ -168,6 +180,7 @@ class Authenticator:
         return _person(user, refreshable=True)
 
     def _fail(self, name: str, *, counted: bool = True) -> None:
+        name = _storable(name)
         if counted:
             throttle.failed(self.settings, name, audit.current_source())
         audit.record(name, "login.failure")
