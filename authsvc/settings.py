@@ -74,6 +74,9 @@ class Settings:
     audit_token_grants: bool = True
     #: Whether ``offline_token=true`` / ``access_type=offline`` yields a refresh token.
     refresh_tokens: bool = True
+    #: Shared secret the registry sends (``Authorization: Bearer …``) with its notifications, which
+    #: keep the repository inventory; empty disables the endpoint.
+    notification_secret: str = ""
 
     # -- derived values -------------------------------------------------
 
@@ -160,6 +163,10 @@ def _validate(s: Settings) -> None:
         raise bad("api_audience", "must be set and differ from every registry service name")
     if not s.data_dir:
         raise bad("data_dir", "must not be empty")
+    if s.notification_secret and not (len(s.notification_secret) >= 16 and all(
+            "!" <= c <= "~" for c in s.notification_secret)):
+        raise bad("notification_secret", "must be empty (disabled) or at least 16 printable ASCII "
+                  "characters without spaces, e.g. from `openssl rand -hex 32`")
 
 
 def load(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
