@@ -142,6 +142,12 @@ def can_see(principal: Principal, project: ProjectView | None, *, anonymous_pull
     return bool(permissions_on(principal, project, anonymous_pull=anonymous_pull))
 
 
+def may_see_members(principal: Principal, project: ProjectView) -> bool:
+    """Who belongs to a project (its member list, who pushed what) is for its members and system
+    administrators; a public project shows its images to everyone, never its people."""
+    return principal.is_system_admin or project.role is not None
+
+
 def may_manage_users(principal: Principal) -> bool:
     """Creating, changing and deleting accounts is for system administrators only."""
     return principal.is_system_admin and principal.robot_scope is None

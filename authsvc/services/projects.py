@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core.names import InvalidName, check_project_name
 from ..core.policy import (OPERATOR, Permission, Principal, ProjectView, Role, allows, can_see,
-                           may_create_projects)
+                           may_create_projects, may_see_members)
 from ..store.models import Membership, Project, User, db
 from .accounts import get_user
 from . import audit
@@ -145,7 +145,7 @@ def delete_project(actor: Principal, name: str) -> None:
 def list_members(actor: Principal, name: str) -> list[MemberInfo]:
     """Members are shown to the project's members and to system administrators."""
     project, view = _visible(actor, name)
-    if not (actor.is_system_admin or view.role is not None):
+    if not may_see_members(actor, view):
         raise Forbidden(f"only members of project {name!r} may list its members")
     rows = db.session.execute(
         select(User.name, Membership.role).join(Membership, Membership.user_id == User.id)

@@ -144,3 +144,19 @@ def test_a_robot_scope_can_never_carry_administration():
     assert not allows(sneaky, ProjectView("other", False), Permission.PULL)
     assert not may_manage_users(sneaky) and not may_create_projects(sneaky, users_may_create=True)
     assert decide(sneaky, parse_scopes(["registry:catalog:*"]), {}) == []
+
+
+@pytest.mark.parametrize("principal, role, expected", [
+    (Principal("root", is_system_admin=True), None, True),
+    (Principal("alice"), Role.ADMIN, True),
+    (Principal("carol"), Role.GUEST, True),
+    (Principal("erin"), None, False),
+    (ANONYMOUS, None, False),
+])
+def test_who_may_see_a_projects_people(principal, role, expected):
+    """Members and system administrators see who belongs to a project (and who pushed what);
+    a public project shows everyone its images, never its people."""
+    from authsvc.core.policy import RobotScope, may_see_members
+    assert may_see_members(principal, ProjectView("pub", True, role)) is expected
+    robot = Principal("robot.pub.ci", robot_scope=RobotScope("pub", frozenset({Permission.PULL})))
+    assert may_see_members(robot, ProjectView("pub", True, None)) is False
