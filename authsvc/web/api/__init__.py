@@ -49,7 +49,7 @@ def _authenticate(header: str | None) -> Principal:
 
 
 def create_blueprint() -> Blueprint:
-    from . import projects, users
+    from . import machines, projects, users
 
     blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -73,6 +73,7 @@ def create_blueprint() -> Blueprint:
         return json_error(exc.http_status, exc.code, exc.message, field=exc.field)
 
     users.register(blueprint)
+    machines.register(blueprint)
     projects.register(blueprint)
 
     @blueprint.get("/openapi.json")

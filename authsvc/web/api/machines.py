@@ -1,0 +1,134 @@
+"""Robots and pull secrets under a project, personal tokens under a user.
+
+Secrets appear in exactly one response each: the one that created (or
+re-keyed) them.  Every rule is the service layer's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, jsonify, request, url_for
+
+from ...services import personal_tokens, pull_secrets, robots
+from ...services.context import current
+from ...services.errors import Invalid
+from . import caller
+from .render import body, created, no_content, page_args, paginated
+
+
+def _timestamp(value, field: str) -> dt.datetime | None:
+    """An RFC 3339 UTC time (``2027-01-31T00:00:00Z``) or null."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError):
+        raise Invalid(f"field {field!r} must be a UTC time like 2027-01-31T00:00:00Z, or null",
+                      field=field) from None
+    return parsed
+
+
+def _expiry(data: dict) -> dt.datetime | None:
+    """``expires_at`` must be given: a time, or null for a robot that never expires (explicitly)."""
+    if "expires_at" not in data:
+        raise Invalid("field 'expires_at' is required (a UTC time, or null for no expiry)", field="expires_at")
+    return _timestamp(data["expires_at"], "expires_at")
+
+
+def _actions(data: dict) -> list[str]:
+    value = data.get("actions", ["pull"])
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        raise Invalid("field 'actions' must be a list of strings", field="actions")
+    return value
+
+
+def _raw_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Invalid("the request body must be a JSON object")
+    return data
+
+
+def _only(data: dict, allowed: set[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            raise Invalid(f"unknown field {str(key)[:40]!r}", field=str(key)[:40])
+
+
+def register(bp: Blueprint) -> None:
+    @bp.get("/projects/<name>/robots")
+    def list_robots(name: str):
+        page, size = page_args()
+        rows = robots.list_robots(caller(), name)
+        items = [robots.robot_summary(r, name) for r in rows[(page - 1) * size: page * size]]
+        return paginated(items, len(rows), page, size, "api.list_robots", name=name)
+
+    @bp.post("/projects/<name>/robots")
+    def create_robot(name: str):
+        data = _raw_body()
+        _only(data, {"name", "actions", "description", "expires_at"})
+        if not isinstance(data.get("name"), str):
+            raise Invalid("field 'name' is required and must be a string", field="name")
+        description = data.get("description", "")
+        if not isinstance(description, str):
+            raise Invalid("field 'description' must be a string", field="description")
+        made = robots.create(caller(), name, data["name"], actions=_actions(data), expires_at=_expiry(data),
+                             description=description)
+        payload = {**robots.robot_summary(made.robot, name), "secret": made.secret}
+        return created(payload, url_for("api.get_robot", name=name, robot=made.robot.name))
+
+    @bp.get("/projects/<name>/robots/<robot>")
+    def get_robot(name: str, robot: str):
+        return jsonify(robots.robot_summary(robots.get(caller(), name, robot), name))
+
+    @bp.patch("/projects/<name>/robots/<robot>")
+    def update_robot(name: str, robot: str):
+        data = body(required={"disabled": bool})
+        return jsonify(robots.robot_summary(robots.set_disabled(caller(), name, robot, data["disabled"]), name))
+
+    @bp.post("/projects/<name>/robots/<robot>/rekey")
+    def rekey_robot(name: str, robot: str):
+        made = robots.rekey(caller(), name, robot)
+        return jsonify({**robots.robot_summary(made.robot, name), "secret": made.secret})
+
+    @bp.delete("/projects/<name>/robots/<robot>")
+    def delete_robot(name: str, robot: str):
+        robots.delete(caller(), name, robot)
+        return no_content()
+
+    @bp.post("/projects/<name>/pull-secret")
+    def pull_secret(name: str):
+        data = _raw_body()
+        _only(data, {"namespace", "name", "robot", "create_robot", "expires_at", "registry"})
+        for key in ("namespace", "name", "robot", "registry"):
+            if key in data and not isinstance(data[key], str):
+                raise Invalid(f"field {key!r} must be a string", field=key)
+        create = data.get("create_robot", False)
+        if not isinstance(create, bool):
+            raise Invalid("field 'create_robot' must be a boolean", field="create_robot")
+        secret = pull_secrets.issue(
+            caller(), name, namespace=data.get("namespace", ""), name=data.get("name"), robot=data.get("robot"),
+            create_robot=create, expires_at=_expiry(data) if create else None,
+            registry_host=data.get("registry") or current().settings.registry_host)
+        return jsonify({"login": secret.login, "manifest": secret.manifest,
+                        "dockerconfigjson": secret.dockerconfigjson})
+
+    @bp.get("/users/<name>/tokens")
+    def list_tokens(name: str):
+        return jsonify([personal_tokens.token_summary(t) for t in personal_tokens.list_tokens(caller(), name)])
+
+    @bp.post("/users/<name>/tokens")
+    def create_token(name: str):
+        data = body(required={"name": str, "expires_in_days": int})
+        if not 1 <= data["expires_in_days"] <= 366:
+            raise Invalid("field 'expires_in_days' must be between 1 and 366", field="expires_in_days")
+        made = personal_tokens.create(caller(), name, data["name"],
+                                      expires_in=dt.timedelta(days=data["expires_in_days"]))
+        return created({**personal_tokens.token_summary(made.row), "token": made.token},
+                       url_for("api.list_tokens", name=name))
+
+    @bp.delete("/users/<name>/tokens/<token>")
+    def revoke_token(name: str, token: str):
+        personal_tokens.revoke(caller(), name, token)
+        return no_content()
