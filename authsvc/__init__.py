@@ -53,10 +53,11 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     context = ServiceContext(settings)
     app.extensions["authsvc"] = context
 
-    from .web import api, errors, health, token
+    from .web import api, errors, health, notifications, token
     errors.register(app)
     app.register_blueprint(token.create_blueprint(settings.token_path))
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(notifications.blueprint)
     app.register_blueprint(api.create_blueprint())
     app.before_request(_note_source)
 

@@ -49,7 +49,7 @@ def _authenticate(header: str | None) -> Principal:
 
 
 def create_blueprint() -> Blueprint:
-    from . import machines, projects, users
+    from . import machines, projects, repositories, users
 
     blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -75,6 +75,7 @@ def create_blueprint() -> Blueprint:
     users.register(blueprint)
     machines.register(blueprint)
     projects.register(blueprint)
+    repositories.register(blueprint)
 
     @blueprint.get("/openapi.json")
     def openapi():
