@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
@@ -55,6 +56,31 @@ def auth_section(ctx, *, service: str, registry_version: int, indent: str = "") 
     return "\n".join(indent + line for line in lines) + "\n"
 
 
+def default_events_url(settings) -> str:
+    """Where the registry posts its notifications: authsvc's base URL (``realm`` without the token
+    path) and the events path, e.g. ``https://auth.example.com/token`` -> ``…/registry/events``."""
+    from ..web.notifications import EVENTS_PATH
+    scheme, netloc, path, _, _ = urlsplit(settings.realm)
+    path = path[:-len(settings.token_path)] if path.endswith(settings.token_path) else path.rpartition("/")[0]
+    return urlunsplit((scheme, netloc, path.rstrip("/") + EVENTS_PATH, "", ""))
+
+
+def notifications_section(ctx, *, url: str) -> str:
+    """The registry's ``notifications`` endpoint for the repository inventory.
+
+    Blobs (``application/octet-stream``) and pulls change no inventory, so the registry is told not
+    to send them (distribution 2.8 honours ``ignore.actions`` only beside ``ignoredmediatypes``).
+    The registry retries an unanswered event every ``backoff`` after ``threshold`` failures, forever,
+    holding later events back meanwhile; authsvc answers 200 to every well-formed envelope.
+    """
+    bearer = _q("Bearer " + ctx.settings.notification_secret)
+    lines = ["notifications:", "  endpoints:", '    - name: "authsvc"', f"      url: {_q(url)}", "      headers:",
+             f"        Authorization: [{bearer}]", "      timeout: 5s", "      threshold: 5", "      backoff: 1s",
+             '      ignoredmediatypes: ["application/octet-stream"]', "      ignore:",
+             '        mediatypes: ["application/octet-stream"]', '        actions: ["pull"]']
+    return "\n".join(lines) + "\n"
+
+
 @click.command("registry-config")
 @click.option("--service", help="The registry's service name (default: the first configured).")
 @click.option("--registry-version", type=click.IntRange(2, 3), default=2, show_default=True,
@@ -63,13 +89,22 @@ def auth_section(ctx, *, service: str, registry_version: int, indent: str = "") 
 @click.option("--addr", default="127.0.0.1:5000", show_default=True, help="With --full: http.addr.")
 @click.option("--storage", default="/var/lib/docker-registry", show_default=True,
               help="With --full: filesystem storage root.")
+@click.option("--events-url", help="Where the registry posts notifications (default: from realm).")
 @with_app
 def registry_config(ctx, service: str | None, registry_version: int, full: bool, addr: str,
-                    storage: str) -> None:
-    """Print the registry's auth.token configuration (YAML) that trusts this authsvc."""
+                    storage: str, events_url: str | None) -> None:
+    """Print the registry's auth.token configuration (YAML) that trusts this authsvc.
+
+    With notification_secret set, also the notifications endpoint that keeps the repository
+    inventory.
+    """
     service = service or ctx.settings.services[0]
     if service not in ctx.settings.services:
         fail(f"service {service!r} is not among the configured services {list(ctx.settings.services)}")
+    if events_url is not None and not ctx.settings.notification_secret:
+        fail("--events-url needs notification_secret: set it (e.g. AUTHSVC_NOTIFICATION_SECRET) first")
+    if events_url is not None and not events_url.startswith(("http://", "https://")):
+        fail("--events-url must be an http:// or https:// URL")
     if registry_version >= 3:
         write_jwks(ctx)
     out = ""
@@ -79,6 +114,8 @@ def registry_config(ctx, service: str | None, registry_version: int, full: bool,
                 f"http:\n  addr: {_q(addr)}\n  secret: {_q(_registry_http_secret(ctx))}\n"
                 "  headers:\n    X-Content-Type-Options: [nosniff]\n")
     out += auth_section(ctx, service=service, registry_version=registry_version)
+    if ctx.settings.notification_secret:
+        out += notifications_section(ctx, url=events_url or default_events_url(ctx.settings))
     click.echo(out, nl=False)
 
 

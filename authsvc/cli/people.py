@@ -130,6 +130,24 @@ def project_delete(ctx, name: str, yes: bool) -> None:
     click.echo(f"deleted project {name}")
 
 
+@project_group.command("release-name")
+@click.argument("name")
+@yes_option
+@with_app
+def project_release_name(ctx, name: str, yes: bool) -> None:
+    """Allow NAME, once a deleted project's, to be used again.
+
+    Do this only after removing the deleted project's images from the registry
+    (e.g. skopeo delete of every tag, then the registry's garbage collection):
+    a new project of the same name would otherwise hand them to its members.
+    """
+    if not yes:
+        click.confirm(f"Have the images of the deleted project {name} been removed from the registry?",
+                      abort=True)
+    projects.release_name(OPERATOR, name)
+    click.echo(f"the name {name} can be used again")
+
+
 # -- members ----------------------------------------------------------------
 
 @click.group("member")

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from ..core.names import InvalidName, check_project_name
 from ..core.policy import (OPERATOR, Permission, Principal, ProjectView, Role, allows, can_see,
                            may_create_projects, may_see_members)
-from ..store.models import Membership, Project, User, db
+from ..store.models import Membership, Project, RetiredProjectName, User, db
 from .accounts import get_user
 from . import audit
 from .context import current
@@ -94,7 +94,10 @@ def list_projects(actor: Principal) -> list[tuple[Project, ProjectView]]:
 
 
 def create_project(actor: Principal, name: str, *, public: bool, owner: str | None = None) -> Project:
-    """Create a project; its owner (given, or else the acting user) becomes its Project Admin."""
+    """Create a project; its owner (given, or else the acting user) becomes its Project Admin.
+
+    The name of a deleted project stays reserved (see :func:`release_name`).
+    """
     try:
         check_project_name(name)
     except InvalidName as exc:
@@ -108,6 +111,9 @@ def create_project(actor: Principal, name: str, *, public: bool, owner: str | No
     owner_user = get_user(owner) if owner is not None else None
     if db.session.execute(select(func.count()).select_from(Project).where(Project.name == name)).scalar():
         raise Conflict(f"project {name!r} already exists")
+    if db.session.get(RetiredProjectName, name) is not None:
+        raise Conflict(f"the name {name!r} belonged to a deleted project whose images may still be in the "
+                       "registry; an operator must remove them and release the name first")
     project = Project(name=name, is_public=public, created_by=owner_user.id if owner_user else None)
     db.session.add(project)
     if owner_user is not None:
@@ -130,15 +136,29 @@ def set_visibility(actor: Principal, name: str, public: bool) -> Project:
 
 
 def delete_project(actor: Principal, name: str) -> None:
-    """Delete the project record and its memberships.
+    """Delete the project with its memberships and robots, and reserve its name.
 
-    The images stay in the registry's storage: nobody can reach them once
-    the project is gone, and re-creating the project does not make them
-    reachable to anyone not granted by the new project's members.
+    The images stay in the registry's storage, unreachable because no
+    token names the project any more.  A new project of the same name would
+    make them reachable to its members, so the name is retired until an
+    operator has removed the images and calls :func:`release_name`.
     """
     project = require_permission(actor, name, Permission.MANAGE_PROJECT)
     db.session.delete(project)
+    db.session.merge(RetiredProjectName(name=name, retired_by=actor.subject[:80]))
     audit.record(actor, "project.delete", name)
+    db.session.commit()
+
+
+def release_name(actor: Principal, name: str) -> None:
+    """Let a deleted project's name be used again (system administrators, after purging its images)."""
+    if not actor.is_system_admin or actor.robot_scope is not None:
+        raise Forbidden("only system administrators may release a deleted project's name")
+    retired = db.session.get(RetiredProjectName, name)
+    if retired is None:
+        raise NotFound(f"{name[:80]!r} is not the name of a deleted project")
+    db.session.delete(retired)
+    audit.record(actor, "project.release_name", name)
     db.session.commit()
 
 

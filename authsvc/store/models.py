@@ -214,3 +214,19 @@ class NotificationEvent(db.Model):
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, index=True)
+
+
+class RetiredProjectName(db.Model):
+    """Names of deleted projects, kept so that nobody inherits the images left in the registry.
+
+    Deleting a project cannot delete its images (they live in the registry's
+    storage); a new project of the same name would hand them to its new
+    members.  So a deleted name stays reserved until an operator, having
+    removed those images, explicitly releases it.
+    """
+
+    __tablename__ = "retired_project_names"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    retired_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    retired_by: Mapped[str] = mapped_column(String(80), nullable=False, default="")

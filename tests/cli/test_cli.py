@@ -56,8 +56,14 @@ def test_deleting_a_user_or_project_removes_memberships(cli):
     assert [m["user"] for m in json.loads(cli("member", "list", "web", "--json").output)] == ["alice"]
     cli("project", "delete", "web", "--yes")
     one_line_error(cli("member", "list", "web", ok=False), "does not exist")
-    cli("project", "create", "web")  # the name is free again, with no members left over
+    # The name stays reserved: a new "web" would inherit the old project's images in the registry.
+    one_line_error(cli("project", "create", "web", "--owner", "alice", ok=False), "deleted project")
+    one_line_error(cli("project", "release-name", "nothing", "--yes", ok=False), "not the name of a deleted")
+    cli("project", "release-name", "web", "--yes")
+    cli("project", "create", "web")  # released: free again, with no members left over
     assert json.loads(cli("member", "list", "web", "--json").output) == []
+    actions = [e["action"] for e in json.loads(cli("audit", "list", "--json").output)]
+    assert actions[:3] == ["project.create", "project.release_name", "project.delete"]
 
 
 @pytest.mark.parametrize("args, stdin, fragment", [

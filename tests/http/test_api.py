@@ -291,7 +291,13 @@ def test_delete_project(api, who, project):
     expected = CHANGE_PROJECT[who][project == "priv"]
     assert_status(response, 204 if expected == 200 else expected)
     assert_status(api.get(f"/projects/{project}", "root"), 404 if expected == 200 else 200)
-    if expected == 200:  # its memberships went with it: a new project of that name starts empty
+    if expected == 200:
+        # The name stays reserved, or a new project would inherit the old one's images in the registry.
+        assert_status(api.post("/projects", "root", json={"name": project, "owner": "erin"}), 409)
+        from authsvc.core.policy import OPERATOR
+        from authsvc.services import projects
+        projects.release_name(OPERATOR, project)
+        # Released: its memberships went with it, so a new project of that name starts empty.
         assert_status(api.post("/projects", "root", json={"name": project, "owner": "erin"}), 201)
         assert members_of(api, project) == [{"user": "erin", "role": "admin"}]
 
