@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import datetime as dt
 import threading
 import time
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from ..core.names import InvalidName, check_user_name, parse_robot_login
 from ..core.policy import ANONYMOUS, Principal
 from ..store import queries
-from ..store.models import db
+from ..store.models import db, utcnow
 from . import audit, personal_tokens, robots, throttle
 from .errors import Unauthorized
 from .passwords import DummyHash, verify_password
@@ -190,8 +191,11 @@ class Authenticator:
     def by_refresh_token(self, token: str) -> Identity:
         """The owner of a live refresh token, else :class:`Unauthorized`."""
         user = queries.refresh_token_owner(hash_refresh_token(token))
-        if user is None or not user.is_active or user.token_version != user.credential_version:
-            raise Unauthorized()
+        lifetime = dt.timedelta(days=self.settings.refresh_token_days)
+        if (user is None or not user.is_active or user.token_version != user.credential_version
+                or (lifetime and user.token_created_at + lifetime < utcnow())):
+            # 256 random bits cannot be guessed, so no throttle; but the attempt is on record.
+            self._fail(user.name if user is not None else "", counted=False)
         return _person(user, refreshable=False)
 
 

@@ -39,7 +39,8 @@ _MEMBER_VIEWS = (
                                                         _memberships.c.user_id == bindparam("user_id"))))
     .where(_projects.c.name.in_(bindparam("names", expanding=True))))
 _REFRESH_OWNER = (
-    select(*_USER_COLUMNS, _refresh.c.credential_version.label("token_version"))
+    select(*_USER_COLUMNS, _refresh.c.credential_version.label("token_version"),
+           _refresh.c.created_at.label("token_created_at"))
     .select_from(_refresh.join(_users, _refresh.c.user_id == _users.c.id))
     .where(_refresh.c.token_hash == bindparam("token_hash")))
 _ROBOT_BY_LOGIN = (

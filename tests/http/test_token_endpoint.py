@@ -225,3 +225,17 @@ def test_errors_elsewhere_are_json(client):
 def test_probes(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").get_json() == {"status": "ready"}
+
+
+def test_refresh_tokens_expire_and_failures_are_audited(app, client, seeded):
+    from authsvc.services import audit
+    from authsvc.store.models import RefreshToken, db
+    refresh = get_token(client, user="bob", offline_token="true").get_json()["refresh_token"]
+    form = {"grant_type": "refresh_token", "refresh_token": refresh, "service": "registry"}
+    assert client.post("/token", data=form).status_code == 200
+    row = db.session.query(RefreshToken).one()
+    row.created_at = row.created_at - dt.timedelta(days=91)  # the default lifetime is 90 days
+    db.session.commit()
+    assert client.post("/token", data=form).status_code == 401
+    failures = [e for e in audit.list_events(OPERATOR) if e.action == "login.failure"]
+    assert [e.actor for e in failures] == ["bob"]
