@@ -41,20 +41,17 @@ class Run:
     seconds: float
     reps: int
     connections: int = 10
+    #: label -> (gunicorn Service that served load, label of the one its memory is compared with)
     loaded: dict = field(default_factory=dict)
     _bins: dict | None = None
     _stack: ProductionStack | None = None
-    _audit_off = None
+    audit_off_service = None
     baseline_service = None
     _bcrypt_ms: float | None = None
 
     @property
     def load(self) -> Load:
         return Load(1, self.connections, self.seconds)
-
-    @property
-    def max_warm_bursts(self) -> int:
-        return 60
 
     @property
     def workers_label(self) -> str:
@@ -84,11 +81,10 @@ class Run:
         return self._stack
 
     def audit_off_url(self) -> str:
-        if self._audit_off is None:
-            self._audit_off = self.production_stack().variant("authsvc-audit-off",
-                                                              AUTHSVC_AUDIT_TOKEN_GRANTS="false")
-            self.loaded["audit-off"] = self._audit_off
-        return harness.service_url(self._audit_off)
+        if self.audit_off_service is None:
+            self.audit_off_service = self.production_stack().variant("authsvc-audit-off",
+                                                                     AUTHSVC_AUDIT_TOKEN_GRANTS="false")
+        return harness.service_url(self.audit_off_service)
 
     def baseline_url(self) -> str:
         if self.baseline_service is None:

@@ -133,6 +133,7 @@ class ProductionStack(Stack):
     def serve(self) -> None:
         try:
             self.gunicorn = self._start_on_free_port("authsvc", self._gunicorn_service, "/readyz", 200)
+            self.gunicorn.port = self.auth_port  # type: ignore[attr-defined]
         except StartupFailed as exc:
             raise BenchmarkError(str(exc)) from None
 

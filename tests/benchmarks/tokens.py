@@ -19,12 +19,15 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import random
+import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .harness import (BenchmarkError, Figure, Load, ProductionStack, WrkResult, median, rotate, service_url,
-                      worker_rss, write_requests, wrk)
+from .harness import (BenchmarkError, Figure, Load, ProductionStack, WrkResult, children, median, rotate,
+                      service_url, worker_rss, write_requests, wrk)
 
 PASSWORD_SUFFIX = "-bench-Secret-1"
 SERVICE = "registry"
@@ -48,6 +51,8 @@ ANONYMOUS_SCOPE_SETS = (
     ("repository:bench-pub1/app:pull", "repository:bench-pub2/lib:pull", "repository:bench-pub2/base:pull"),
 )
 TARGET = ">= 0.6"
+#: Seconds the warm-up of the credential caches may take (bcrypt for every user in every worker).
+WARM_TIMEOUT = 300
 
 
 def password(user: str) -> str:
@@ -165,24 +170,76 @@ class Servers:
     results: dict[str, dict[str, list[WrkResult]]] = field(default_factory=dict)
 
 
-def warm(run, url: str, request_file: Path, *, bcrypt_ms: float, what: str) -> int:
-    """Drive ``url`` in one-second bursts until a whole burst ran without a request as slow as a
-    bcrypt check: then every worker holds every credential in its cache.  Returns the bursts run."""
-    load = Load(1, run.connections, 1)
-    for burst in range(1, run.max_warm_bursts + 1):
-        result = wrk(url, request_file, load)
-        if result.max_ms < bcrypt_ms * 0.6 and burst > 1:
-            return burst
-    raise BenchmarkError(f"{what}: still seeing requests slower than {bcrypt_ms * 0.6:.0f} ms after "
-                         f"{run.max_warm_bursts} one-second bursts (cold credential cache or an overloaded machine)")
+def warm(run, service, lines: list[tuple], *, what: str) -> int:
+    """Fill every worker's credential cache before a measured run; return the requests it took.
+
+    Python clients, three per worker so that every worker keeps taking connections (at low
+    concurrency the kernel hands most connections to the same few workers, and the others stay
+    cold), send requests drawn from ``lines`` until the last ``10 x workers x users`` answers
+    all came faster than half a bcrypt check and no request still in flight is that old.  Our
+    own client sees requests that are still running, which wrk does not report.
+    """
+    workers = len(children(service.proc.pid))
+    users = len({line[3].get("Authorization") for line in lines})
+    needed = 10 * workers * users
+    slow = run.bcrypt_ms / 2000
+    url = service_url(service)
+    state = {"fast_in_a_row": 0, "total": 0, "done": False, "error": None}
+    in_flight: dict[int, float] = {}
+    lock = threading.Lock()
+    deadline = time.monotonic() + WARM_TIMEOUT
+
+    def client(number: int) -> None:
+        rng = random.Random(number)
+        while not state["done"]:
+            start = time.monotonic()
+            with lock:
+                in_flight[number] = start
+            try:
+                status, body = send(url, rng.choice(lines))
+            except OSError as exc:
+                status, body = None, str(exc)
+            elapsed = time.monotonic() - start
+            with lock:
+                del in_flight[number]
+                state["total"] += 1
+                if status != 200:
+                    state["error"], state["done"] = f"answered {status}: {body}", True
+                state["fast_in_a_row"] = state["fast_in_a_row"] + 1 if elapsed < slow else 0
+                now = time.monotonic()
+                if state["fast_in_a_row"] >= needed and all(now - t < slow for t in in_flight.values()):
+                    state["done"] = True
+                if now > deadline:
+                    state["error"], state["done"] = "timed out", True
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(3 * workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if state["error"]:
+        raise BenchmarkError(f"{what}: warm-up failed after {state['total']} requests: {state['error']}")
+    return state["total"]
 
 
-def measure(run, shape: str, request_file: Path, urls: dict[str, str]) -> dict[str, list[WrkResult]]:
-    """Interleaved runs of every server, order rotated per repetition."""
+def measure(run, shape: str, request_file: Path, lines: list[tuple], services: dict) -> dict[str, list[WrkResult]]:
+    """Interleaved runs of every server, order rotated per repetition, each preceded by an untimed
+    warm-up: for Basic credentials until every worker's credential cache holds every user (a
+    measured run, at most ``credential_cache_ttl`` = 60 s, then starts and ends warm), otherwise
+    one second of load (imports, connection pools, page cache)."""
+    urls = {label: service_url(service) for label, service in services.items()}
     results: dict[str, list[WrkResult]] = {label: [] for label in urls}
     labels = list(urls)
     for rep in range(run.reps):
         for label in rotate(labels, rep):
+            if shape == "basic" and label != "baseline":
+                count = warm(run, services[label], lines, what=f"warming {label}")
+                if rep == 0:
+                    run.report.detail(f"{shape} {label}: credential caches warm after {count} requests "
+                                      f"({len(USERS)} users x {len(children(services[label].proc.pid))} "
+                                      f"workers x {run.bcrypt_ms:.0f} ms bcrypt)")
+            else:
+                wrk(urls[label], request_file, Load(1, run.connections, 1))
             results[label].append(wrk(urls[label], request_file, run.load))
     for label, runs in results.items():
         run.report.detail(f"{shape} {label}: " + ", ".join(
@@ -202,8 +259,8 @@ def run_tokens(run, shapes: list[str]) -> None:
     """Items 1 and 2 for the chosen ``shapes`` (basic, refresh, anonymous), then item 5."""
     stack = run.production_stack()
     report = run.report
-    urls = {"authsvc": stack.url, "audit-off": run.audit_off_url(), "baseline": run.baseline_url()}
-    bcrypt_ms = run.bcrypt_ms
+    run.audit_off_url(), run.baseline_url()
+    services = {"authsvc": stack.gunicorn, "audit-off": run.audit_off_service, "baseline": run.baseline_service}
     files = {}
     if "basic" in shapes:
         files["basic"] = write_requests(run.root / "basic.requests", basic_requests())
@@ -216,21 +273,15 @@ def run_tokens(run, shapes: list[str]) -> None:
     for shape, request_file in files.items():
         lines = [tuple(_parse_line(text)) for text in request_file.read_text().splitlines()]
         check_grants(stack.url, lines)
-        for label, url in urls.items():
-            if shape == "basic" and label != "baseline":
-                bursts = warm(run, url, request_file, bcrypt_ms=bcrypt_ms, what=f"warming {label}")
-                report.detail(f"{shape} {label}: credential caches warm after {bursts} one-second bursts "
-                              f"({len(USERS)} users x {run.workers_label} workers x {bcrypt_ms:.0f} ms bcrypt)")
-            else:
-                wrk(url, request_file, Load(1, run.connections, 1))  # imports, pools, page cache
-        results = measure(run, shape, request_file, urls)
+        results = measure(run, shape, request_file, lines, services)
         scopes = [len(_scopes_of(line)) for line in lines]
         note = (f"{len(lines)} requests drawn at random, {min(scopes)}-{max(scopes)} scopes "
                 f"(mean {sum(scopes) / len(scopes):.1f}); wrk -t1 -c{run.connections}, "
                 f"{run.reps} x {run.load.seconds:.0f} s, median")
         name = {"basic": "tokens.basic", "refresh": "tokens.refresh", "anonymous": "tokens.anonymous"}[shape]
         figures(run, name, results, note)
-    run.loaded.update({"authsvc": stack.gunicorn, "baseline": run.baseline_service})
+    run.loaded.update({"authsvc": (stack.gunicorn, "baseline"), "audit-off": (run.audit_off_service, "baseline"),
+                       "baseline": (run.baseline_service, None)})
 
 
 def _parse_line(text: str) -> list:
@@ -240,15 +291,19 @@ def _parse_line(text: str) -> list:
 
 
 def memory(run) -> None:
-    """Item 5: resident memory of each worker after the load, against the bare Flask workers."""
-    base_service = run.loaded.get("baseline")
-    base = median(worker_rss(base_service)) / 1024 if base_service else None
-    for label, service in run.loaded.items():
-        if label == "baseline" or service is None or service.proc is None:
+    """Item 5: resident memory of each worker after the load, against the workers of the server
+    each one was compared with (the bare Flask endpoint; the 10-user database for the large one)."""
+    for label, (service, against) in run.loaded.items():
+        if against is None:
             continue
         rss = worker_rss(service)
-        if not rss:
+        base = worker_rss(run.loaded[against][0])
+        if not rss or not base:
             raise BenchmarkError(f"no workers found under gunicorn pid {service.proc.pid} ({label})")
-        run.report.add(Figure(f"memory.{label}", median(rss) / 1024, "MiB/worker", base, "bare Flask",
-                              None, "VmRSS after the load, median of workers: "
+        run.report.add(Figure(f"memory.{label}", median(rss) / 1024, "MiB/worker", median(base) / 1024,
+                              BASELINE_NAMES.get(against, against), None,
+                              "VmRSS after the load, median of workers: "
                               + ", ".join(f"{k / 1024:.1f}" for k in rss) + " MiB"))
+
+
+BASELINE_NAMES = {"baseline": "bare Flask", "smalldb": "10-user database"}
