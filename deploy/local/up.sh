@@ -34,6 +34,7 @@ trap_fail() {
 [ -d "$STATE" ] || mkdir -p -m 0700 "$STATE"
 export AUTHSVC_DATA_DIR="$STATE/authsvc"
 export AUTHSVC_REALM="http://127.0.0.1:$AUTH_PORT/token"
+export AUTHSVC_REGISTRY_HOST="127.0.0.1:$REGISTRY_PORT"  # for `authsvc pull-secret`
 AUTHSVC="$REPO/.venv/bin/authsvc"
 TMPLOG=$(mktemp "${TMPDIR:-/tmp}/authsvc-up.XXXXXX")
 # shellcheck disable=SC2154  # status is assigned inside the trap
@@ -198,6 +199,7 @@ wait_for "docker daemon" "$dockerd_pid" "$STATE/dockerd.log" docker_ok
     echo "# source this file to use the local stack's authsvc CLI (written by deploy/local/up.sh)"
     printf 'export AUTHSVC_DATA_DIR=%q\n' "$AUTHSVC_DATA_DIR"
     printf 'export AUTHSVC_REALM=%q\n' "$AUTHSVC_REALM"
+    printf 'export AUTHSVC_REGISTRY_HOST=%q\n' "$AUTHSVC_REGISTRY_HOST"
     # shellcheck disable=SC2016  # $PATH is expanded when env.sh is sourced
     printf 'export PATH=%q:"$PATH"\n' "$REPO/.venv/bin"
     if [ -n "${DOCKER_HOST:-}" ]; then printf 'export DOCKER_HOST=%q\n' "$DOCKER_HOST"; fi
