@@ -39,7 +39,9 @@ CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conform
                response_headers_conformance, response_schema_conformance]
 
 #: What an anonymous caller may be answered with a 2xx at all.
-ANONYMOUS_READABLE = {("GET", "/openapi.json"), ("GET", "/projects"), ("GET", "/projects/{name}")}
+ANONYMOUS_READABLE = {("GET", "/openapi.json"), ("GET", "/projects"), ("GET", "/projects/{name}"),
+                      ("GET", "/projects/{name}/repositories"),
+                      ("GET", "/projects/{name}/repositories/{repository}/tags")}
 
 
 def system_admin_is_never_refused(ctx, response, case):
@@ -61,6 +63,8 @@ def anonymous_reads_only_public_projects(ctx, response, case):
         assert all(p["public"] and p["role"] is None for p in response.json())
     elif case.path == "/projects/{name}":
         assert response.json()["public"] is True and response.json()["role"] is None
+    elif case.path.startswith("/projects/{name}/repositories"):
+        assert case.path_parameters["name"] == "pub", "the seed's only public project"
 
 
 CALLERS = {
