@@ -29,6 +29,9 @@ STARTUP_TIMEOUT = 60
 PORT_ATTEMPTS = 3
 #: How gunicorn and the registry say that another process bound the port first.
 PORT_TAKEN = ("address already in use", "connection in use")
+#: The registry's notifications carry it (registry-config writes it into the registry's config), so
+#: authsvc keeps the repository inventory of every push and delete the suite makes.
+NOTIFICATION_SECRET = "e2e-registry-notifications-secret"
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ class Stack:
     @property
     def env(self) -> dict[str, str]:
         """The environment of every authsvc process: server and CLI must agree on all of it."""
-        env = {"AUTHSVC_DATA_DIR": str(self.data_dir), "AUTHSVC_REALM": self.realm, "AUTHSVC_BCRYPT_ROUNDS": "4"}
+        env = {"AUTHSVC_DATA_DIR": str(self.data_dir), "AUTHSVC_REALM": self.realm, "AUTHSVC_BCRYPT_ROUNDS": "4",
+               "AUTHSVC_NOTIFICATION_SECRET": NOTIFICATION_SECRET}
         if self.database_url:
             env["AUTHSVC_DATABASE_URL"] = self.database_url
         return clean_environ(env)
