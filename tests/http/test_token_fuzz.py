@@ -18,8 +18,8 @@ context kept pushed): every request gets its own database session, as under guni
 request that breaks its session cannot hide or cause a failure in the next one.  On
 tests/run's PostgreSQL pass the same examples run against PostgreSQL.
 
-One bug found this way is still open and tolerated in exactly its own form (:func:`known_bug`,
-:func:`test_nul_in_a_user_name_is_401_not_503`): on PostgreSQL a NUL in a user name is a 503.
+It found one bug so far, kept as a plain regression test below: on PostgreSQL a NUL in a
+claimed user name was answered 503 (fixed by escaping such names before throttling and auditing).
 
 Bounded and repeatable for CI: ``derandomize=True`` (the examples depend only on this file and
 the hypothesis version), no example database, ``MAX_EXAMPLES`` per test.
@@ -145,37 +145,10 @@ CONTENT_TYPES = [FORM, "application/x-www-form-urlencoded; charset=utf-8",
 
 # -- checks ------------------------------------------------------------------------------------
 
-def on_postgresql(app) -> bool:
-    return app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
-
-
-def user_name_sent(request) -> str:
-    """The user name a request carried, in its Basic header or its password-grant form."""
-    try:
-        scheme, _, encoded = request.headers.get("Authorization", "").strip().partition(" ")
-        if scheme.lower() == "basic":
-            return base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")[0]
-    except ValueError:
-        pass
-    if request.mimetype == FORM:
-        return request.form.get("username") or ""
-    return ""
-
-
-def known_bug(client, response) -> bool:
-    """KNOWN BUG (see test_nul_in_a_user_name_is_401_not_503): on PostgreSQL a user name holding
-    a NUL character is answered 503 "the database is unavailable" instead of 401.  Tolerated here
-    only in exactly that form, so the fuzzer keeps looking for everything else."""
-    return (response.status_code == 503 and on_postgresql(client.application)
-            and "\x00" in user_name_sent(response.request))
-
-
-def check_answer(client, response, what: str) -> None:
+def check_answer(response, what: str) -> None:
     status = response.status_code
     body = response.get_data()
     where = f"{what}\n-> {status} {body[:500]!r}"
-    if known_bug(client, response):
-        return
     assert status < 500, f"server error for {where}"
     assert status in ALLOWED_STATUSES, f"unexpected status for {where}"
     assert response.mimetype == "application/json", f"not JSON for {where}"
@@ -218,7 +191,7 @@ def refresh_token(fuzz_client) -> str:
 def test_get_with_any_query_and_authorization(fuzz_client, query, auth):
     headers = {} if auth is None else {"Authorization": auth}
     response = fuzz_client.get("/token?" + query if query else "/token", headers=headers)
-    check_answer(fuzz_client, response, f"GET /token?{query[:300]} Authorization={auth!r:.300}")
+    check_answer(response, f"GET /token?{query[:300]} Authorization={auth!r:.300}")
 
 
 #: Optional form fields with values that are usually meaningful and sometimes hostile.
@@ -275,7 +248,7 @@ def test_post_with_any_body_and_content_type(fuzz_client, refresh_token, data, c
         headers["Content-Type"] = content_type
     path = "/token?" + query if query else "/token"
     response = fuzz_client.post(path, data=body, headers=headers)
-    check_answer(fuzz_client, response, f"POST {path[:300]} Content-Type={content_type!r} body={body[:300]!r} "
+    check_answer(response, f"POST {path[:300]} Content-Type={content_type!r} body={body[:300]!r} "
                            f"Authorization={auth!r:.200}")
 
 
@@ -288,24 +261,20 @@ def test_other_methods(fuzz_client, method, query, auth, body):
     if method == "OPTIONS":  # Flask answers OPTIONS itself with the allowed methods
         assert response.status_code == 200 and "GET" in response.headers.get("Allow", "")
         return
-    check_answer(fuzz_client, response, f"{method} /token?{query[:300]}")
+    check_answer(response, f"{method} /token?{query[:300]}")
     assert response.status_code == 405 and "GET" in response.headers.get("Allow", "")
 
 
 @pytest.mark.parametrize("where", ["basic", "form"])
 def test_nul_in_a_user_name_is_401_not_503(fuzz_client, where):
     """Found by the fuzzer above.  A user name with a NUL character cannot name an account, so
-    the answer must be 401 like any unknown name.  On PostgreSQL it is 503 "the database is
-    unavailable": by_password() passes the name on to throttle.check() (and the failure to
-    throttle.failed() and audit.record()), and psycopg refuses a NUL in a text parameter with a
-    DataError, which web/errors.py maps, like every DBAPIError, to 503.  SQLite stores the NUL."""
+    the answer is 401 like for any unknown name.  On PostgreSQL it used to be 503 "the database
+    is unavailable": the name went on to the throttle and audit rows, psycopg refused the NUL in
+    a text parameter (DataError) and web/errors.py maps every DBAPIError to 503."""
     if where == "basic":
         response = fuzz_client.get("/token?service=registry", headers={"Authorization": _basic(b"a\x00b:secret")})
     else:
         response = fuzz_client.post("/token", data={"grant_type": "password", "username": "a\x00b",
                                                     "password": "secret"})
-    if response.status_code == 503 and on_postgresql(fuzz_client.application):
-        pytest.xfail("known authsvc bug on PostgreSQL: a NUL in a user name is answered 503 (DataError); "
-                     "once fixed this test passes and known_bug() can go")
     assert response.status_code == 401, response.get_data()
     assert response.get_json()["errors"][0]["code"] == "UNAUTHORIZED"
