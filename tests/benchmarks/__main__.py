@@ -123,14 +123,20 @@ def main(argv: list[str] | None = None) -> int:
         report.say(f"{key}: {value}")
     report.say(f"load average at start: {harness.load_average()}")
     root = Path(tempfile.mkdtemp(prefix="abench", dir="/tmp"))  # short: dockerd's unix socket path
+    report.say(f"scratch directory: {root} (logs; removed at the end unless --keep)")
     status = 0
     with contextlib.ExitStack() as cleanup:
         if not args.keep:
             cleanup.callback(shutil.rmtree, root, ignore_errors=True)
         else:
             cleanup.callback(report.say, f"scratch directory kept: {root}")
-        run = Run(root=root, quick=args.quick, workers=args.workers, report=report, cleanup=cleanup,
+        # Quick mode boots two workers per server: booting five takes most of a smoke test's time.
+        workers = args.workers or (2 if args.quick else None)
+        run = Run(root=root, quick=args.quick, workers=workers, report=report, cleanup=cleanup,
                   seconds=args.seconds or (2 if args.quick else 15), reps=args.reps or (1 if args.quick else 3))
+        report.say(f"runs: wrk {run.seconds:.0f} s x {run.reps} repetition(s), interleaved"
+                   + (f"; gunicorn -w {workers}" if workers else "")
+                   + ("; QUICK MODE: a smoke test, not a measurement" if args.quick else ""))
         try:
             shapes = [s for s, b in (("basic", "tokens"), ("refresh", "refresh"), ("anonymous", "anonymous"))
                       if b in args.only]
@@ -156,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             report.say("\ninterrupted")
             status = 130
+        except SystemExit as exc:  # SIGTERM
+            report.say("\nterminated")
+            status = exc.code if isinstance(exc.code, int) else 1
         report.summary()
         report.say(f"load average at end: {harness.load_average()}")
     return status
