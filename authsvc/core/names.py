@@ -24,6 +24,8 @@ ROBOT_NAME_MAX = 40
 #: docker config or a Kubernetes secret treats specially (unlike Harbor's ``robot$``).  People's
 #: names may not start with it, so a robot can never be mistaken for a person or the reverse.
 ROBOT_PREFIX = "robot."
+#: Names the REST API uses as path words (``/api/v1/users/current``).
+RESERVED_USER_NAMES = frozenset({"current"})
 _ROBOT_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 _PROJECT_RE = re.compile(r"^[a-z0-9]+(?:(?:[._-]|__)[a-z0-9]+)*$")
@@ -53,6 +55,8 @@ def check_user_name(name: str) -> str:
         raise InvalidName("user name must not be empty")
     if len(name) > USER_NAME_MAX:
         raise InvalidName(f"user name longer than {USER_NAME_MAX} characters")
+    if name in RESERVED_USER_NAMES:
+        raise InvalidName(f"{name!r} is reserved")
     if name.startswith(ROBOT_PREFIX):
         raise InvalidName(f"user names may not start with {ROBOT_PREFIX!r}: that prefix marks robot accounts")
     if not _USER_RE.match(name):

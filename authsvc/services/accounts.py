@@ -18,7 +18,7 @@ from ..core.policy import Principal, may_manage_users
 from ..store.models import RefreshToken, User, db
 from . import audit
 from .context import current
-from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from .errors import Conflict, Forbidden, Invalid, NotFound
 from .passwords import check_strength, hash_password, verify_password
 
 
@@ -91,7 +91,9 @@ def set_password(actor: Principal, name: str, password: str, *, old_password: st
     elif actor.subject == name:
         user = get_user(name)
         if old_password is None or not verify_password(old_password, user.password_hash):
-            raise Unauthorized("the old password is wrong")
+            # 403, not 401: the caller is authenticated; this is not a failed login.
+            raise Forbidden("changing your own password needs your current password as old_password",
+                            field="old_password")
     else:
         raise Forbidden("only system administrators may set another user's password")
     check_strength(password)
@@ -102,10 +104,20 @@ def set_password(actor: Principal, name: str, password: str, *, old_password: st
     return user
 
 
+def _keep_an_admin(user: User, *, losing: bool) -> None:
+    """Refuse to remove the last active system administrator: only the CLI could recover."""
+    if losing and user.is_admin and user.is_active:
+        others = db.session.execute(select(func.count()).select_from(User).where(
+            User.is_admin.is_(True), User.is_active.is_(True), User.id != user.id)).scalar()
+        if not others:
+            raise Conflict(f"{user.name!r} is the last active system administrator")
+
+
 def update_user(actor: Principal, name: str, *, is_admin: bool | None = None,
                 is_active: bool | None = None) -> User:
     _require_user_admin(actor)
     user = get_user(name)
+    _keep_an_admin(user, losing=is_admin is False or is_active is False)
     if is_admin is not None:
         user.is_admin = is_admin
     if is_active is not None and is_active != user.is_active:
@@ -121,6 +133,7 @@ def delete_user(actor: Principal, name: str) -> None:
     """Remove the user; memberships and refresh tokens go with it (foreign-key cascades)."""
     _require_user_admin(actor)
     user = get_user(name)
+    _keep_an_admin(user, losing=True)
     db.session.delete(user)
     audit.record(actor, "user.delete", name)
     db.session.commit()

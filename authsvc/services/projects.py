@@ -63,10 +63,17 @@ def _visible(actor: Principal, name: str) -> tuple[Project, ProjectView]:
     return project, view
 
 
+_DOING = {
+    Permission.PULL: "pull from", Permission.PUSH: "push to", Permission.DELETE: "delete images of",
+    Permission.MANAGE_MEMBERS: "manage the members of", Permission.MANAGE_PROJECT: "change or delete",
+    Permission.MANAGE_ROBOTS: "manage the robots of",
+}
+
+
 def require_permission(actor: Principal, name: str, permission: Permission) -> Project:
     project, view = _visible(actor, name)
     if not allows(actor, view, permission, anonymous_pull=_anonymous_pull()):
-        raise Forbidden(f"you may not {permission.value.replace('_', ' ')} of project {name!r}")
+        raise Forbidden(f"you may not {_DOING[permission]} project {name!r}")
     return project
 
 

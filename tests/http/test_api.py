@@ -566,7 +566,7 @@ NEW_PASSWORD = "brand-new-pass-1"
 @pytest.mark.parametrize("who, status", [
     ("root", 204),   # system administrators set anyone's password without the old one
     ("alice", 403), ("dave", 403), ("bob", 403), ("carol", 403),
-    ("erin", 401),   # her own, but without old_password
+    ("erin", 403),   # her own, but without old_password
     (ANON, 401),
 ], ids=CALLER_IDS)
 def test_set_password_without_old_password(api, who, status):
@@ -578,7 +578,8 @@ def test_set_password_without_old_password(api, who, status):
 
 def test_users_change_their_own_password_with_the_old_one(api):
     response = api.put("/users/erin/password", "erin", json={"password": NEW_PASSWORD, "old_password": "wrong-one-1"})
-    assert_status(response, 401)
+    assert_status(response, 403)
+    assert error(response)["detail"] == {"field": "old_password"}
     assert_status(api.get("/users/current", "erin"), 200)  # unchanged
     response = api.put("/users/erin/password", "erin",
                        json={"password": NEW_PASSWORD, "old_password": PASSWORDS["erin"]})
@@ -927,3 +928,14 @@ def test_changes_made_through_the_api_reach_the_token_endpoint(app, api, client)
     assert actions(app, get_token(client, "repository:priv/app:pull", user="erin"), "priv/app") == ["pull"]
     project_service.remove_member(OPERATOR, "priv", "erin")
     assert_status(api.get("/projects/priv", "erin"), 404)
+
+
+def test_the_last_system_administrator_cannot_be_removed(api):
+    for change in ({"admin": False}, {"active": False}):
+        response = api.patch("/users/root", "root", json=change)
+        assert_status(response, 409)
+        assert "last active system administrator" in error(response)["message"]
+    assert_status(api.delete("/users/root", "root"), 409)
+    assert_status(api.get("/users/current", "root"), 200)
+    assert_status(api.patch("/users/erin", "root", json={"admin": True}), 200)
+    assert_status(api.patch("/users/root", "root", json={"admin": False}), 200)  # erin is one now

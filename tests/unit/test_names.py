@@ -44,3 +44,8 @@ def test_robot_logins(login, parsed):
 def test_people_cannot_take_robot_names():
     with pytest.raises(InvalidName, match="robot"):
         check_user_name("robot.web.ci")
+
+
+def test_api_path_words_are_not_user_names():
+    with pytest.raises(InvalidName, match="reserved"):
+        check_user_name("current")
