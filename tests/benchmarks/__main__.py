@@ -100,7 +100,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"comma-separated subset of: {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--seconds", type=float, help="seconds per wrk run (default 15, quick 2)")
     parser.add_argument("--reps", type=int, help="repetitions of each measurement (default 3, quick 1)")
-    parser.add_argument("--rounds", type=int, help="push/pull rounds per registry (default 3, quick 1)")
+    parser.add_argument("--rounds", type=int, help="push/pull rounds per registry (default 5, quick 1)")
     parser.add_argument("--workers", type=int,
                         help="gunicorn -w for authsvc and the baseline alike (default: config/gunicorn.conf.py)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs) at the end")
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             if "push" in args.only:
                 from . import images
                 report.say("\n== docker push / pull of a 20-layer image (item 3) ==")
-                images.run_push_pull(run, rounds=args.rounds or (1 if args.quick else 3))
+                images.run_push_pull(run, rounds=args.rounds or (1 if args.quick else 5))
             if "latency" in args.only:
                 from . import bigdb
                 report.say("\n== token latency, large database vs 10 users (item 4) ==")
