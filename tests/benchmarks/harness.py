@@ -196,6 +196,20 @@ def rss_kib(pid: int) -> int:
     raise BenchmarkError(f"no VmRSS for pid {pid}")
 
 
+def worker_cpu_ms(service: Service) -> float:
+    """CPU time (user + system) of all of a gunicorn's workers so far, in milliseconds."""
+    assert service.proc is not None
+    ticks = 0
+    for pid in children(service.proc.pid):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def worker_rss(service: Service) -> list[int]:
     assert service.proc is not None
     return [rss_kib(pid) for pid in children(service.proc.pid)]

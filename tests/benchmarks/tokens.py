@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .harness import (BenchmarkError, Figure, Load, ProductionStack, WrkResult, children, median, rotate,
-                      service_url, worker_rss, write_requests, wrk)
+                      service_url, worker_cpu_ms, worker_rss, write_requests, wrk)
 
 PASSWORD_SUFFIX = "-bench-Secret-1"
 SERVICE = "registry"
@@ -229,6 +229,7 @@ def measure(run, shape: str, request_file: Path, lines: list[tuple], services: d
     one second of load (imports, connection pools, page cache)."""
     urls = {label: service_url(service) for label, service in services.items()}
     results: dict[str, list[WrkResult]] = {label: [] for label in urls}
+    cpu: dict[str, list[float]] = {label: [] for label in urls}
     labels = list(urls)
     for rep in range(run.reps):
         for label in rotate(labels, rep):
@@ -241,19 +242,31 @@ def measure(run, shape: str, request_file: Path, lines: list[tuple], services: d
                                       f"workers x {run.bcrypt_ms:.0f} ms bcrypt)")
             else:
                 wrk(urls[label], request_file, Load(1, run.connections, 1))
-            results[label].append(wrk(urls[label], request_file, run.load))
+            before = worker_cpu_ms(services[label])
+            result = wrk(urls[label], request_file, run.load)
+            cpu[label].append((worker_cpu_ms(services[label]) - before) / result.requests)
+            results[label].append(result)
     for label, runs in results.items():
         run.report.detail(f"{shape} {label}: " + ", ".join(
-            f"{r.rps:.0f} req/s (p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms)" for r in runs))
+            f"{r.rps:.0f} req/s (p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms)" for r in runs)
+            + "; worker CPU per request " + ", ".join(f"{c:.2f}" for c in cpu[label]) + " ms")
+    results["cpu"] = cpu  # type: ignore[assignment]
     return results
 
 
-def figures(run, name: str, results: dict[str, list[WrkResult]], note: str) -> None:
+def figures(run, name: str, results: dict, note: str) -> None:
+    """The throughput figures (with targets), then worker CPU per request (reported only: it
+    predicts the throughput ratio of a quiet machine, and other load on the machine moves it less)."""
     base = median([r.rps for r in results["baseline"]])
     for label, suffix, extra in (("authsvc", "", note), ("audit-off", ".audit_off",
                                                           "audit_token_grants=false; " + note)):
         value = median([r.rps for r in results[label]])
         run.report.add(Figure(f"{name}{suffix}", value, "req/s", base, "bare Flask", TARGET, extra))
+    cpu = results["cpu"]
+    for label, suffix in (("authsvc", ""), ("audit-off", ".audit_off")):
+        run.report.add(Figure(f"cpu.{name.split('.', 1)[1]}{suffix}", median(cpu[label]), "ms/request",
+                              median(cpu["baseline"]), "bare Flask", None,
+                              "CPU time of the gunicorn workers during the runs / requests served"))
 
 
 def run_tokens(run, shapes: list[str]) -> None:
