@@ -138,8 +138,8 @@ def project_release_name(ctx, name: str, yes: bool) -> None:
     """Allow NAME, once a deleted project's, to be used again.
 
     Do this only after removing the deleted project's images from the registry
-    (e.g. skopeo delete of every tag, then the registry's garbage collection):
-    a new project of the same name would otherwise hand them to its members.
+    (delete <storage>/docker/registry/v2/repositories/NAME, then run the registry's
+    garbage-collect): a new project of the same name would otherwise hand them to its members.
     """
     if not yes:
         click.confirm(f"Have the images of the deleted project {name} been removed from the registry?",

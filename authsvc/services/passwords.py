@@ -18,6 +18,8 @@ import bcrypt
 from .errors import Invalid
 
 SCHEME = "bcrypt-sha256$"
+#: The prefix of personal access tokens (services.personal_tokens.PREFIX; kept here to avoid a cycle).
+TOKEN_PREFIX = "asvc_pat_"
 MIN_LENGTH = 8
 MAX_BYTES = 4096
 
@@ -30,6 +32,9 @@ def check_strength(password: str) -> None:
         raise Invalid(f"password must be at most {MAX_BYTES} bytes", field="password")
     if password.strip() == "":
         raise Invalid("password must not be blank", field="password")
+    if password.startswith(TOKEN_PREFIX):
+        # Such a password would be taken for a personal access token at login, and never work.
+        raise Invalid(f"password must not start with {TOKEN_PREFIX!r}", field="password")
 
 
 def _prehash(password: str) -> bytes:

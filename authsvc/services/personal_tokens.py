@@ -22,10 +22,11 @@ from ..store.models import PersonalToken, db, utcnow
 from . import audit
 from .accounts import get_user
 from .errors import Conflict, Forbidden, Invalid, NotFound
+from .passwords import TOKEN_PREFIX
 
 #: Tokens carry a recognisable prefix so that secret scanners can find leaked ones, and so that
 #: authentication knows to look them up instead of running bcrypt.
-PREFIX = "asvc_pat_"
+PREFIX = TOKEN_PREFIX
 #: Writing last-use on every request would put a write on the hot path; once a minute is enough.
 LAST_USE_RESOLUTION = dt.timedelta(minutes=1)
 MAX_LIFETIME = dt.timedelta(days=366)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import re
 from dataclasses import dataclass
 
+from ..core.names import ROBOT_NAME_MAX
 from ..core.policy import Principal
 from . import robots
 from .errors import Invalid
@@ -42,6 +44,15 @@ def manifest(*, name: str, namespace: str, config: dict) -> str:
             f"data:\n  .dockerconfigjson: {encoded}\n")
 
 
+def default_robot_name(namespace: str) -> str:
+    """``pull-<namespace>`` in the robot grammar; long names keep a hash so they stay distinct."""
+    name = "pull-" + re.sub("-+", "-", namespace).strip("-")
+    if len(name) > ROBOT_NAME_MAX:
+        digest = hashlib.sha256(namespace.encode()).hexdigest()[:8]
+        name = name[:ROBOT_NAME_MAX - 9].rstrip("-") + "-" + digest
+    return name
+
+
 def issue(actor: Principal, project: str, *, namespace: str, registry_host: str, name: str | None = None,
           robot: str | None = None, create_robot: bool = False, actions: str = "pull",
           expires_at: dt.datetime | None = None) -> PullSecret:
@@ -52,11 +63,11 @@ def issue(actor: Principal, project: str, *, namespace: str, registry_host: str,
     if not registry_host or not _HOST.match(registry_host):
         raise Invalid("the registry host (host[:port]) is required: set registry_host or pass it",
                       field="registry")
-    secret_name = name or f"{project.replace('.', '-').replace('_', '-')}-pull"[:63]
+    secret_name = name or f"{re.sub('[^a-z0-9]+', '-', project)}-pull"
     if not _DNS_SUBDOMAIN.match(secret_name):
         raise Invalid(f"invalid Kubernetes secret name {secret_name[:80]!r}", field="name")
     if create_robot:
-        robot_name = robot or f"pull-{namespace}"[:40].rstrip("-")
+        robot_name = robot or default_robot_name(namespace)
         created = robots.create(actor, project, robot_name, actions=actions, expires_at=expires_at,
                                 description=f"image pull secret for namespace {namespace}")
     elif robot is not None:

@@ -127,3 +127,29 @@ def test_pull_secret_manifest_holds_a_working_robot(app, client, seeded):
         pull_secrets.issue(ALICE, "priv", namespace="Prod!", registry_host="r", create_robot=True)
     with pytest.raises(Invalid):
         pull_secrets.issue(ALICE, "priv", namespace="prod", registry_host="", robot="pull-prod")
+
+
+@pytest.mark.parametrize("namespace, robot_name", [
+    ("prod", "pull-prod"), ("team--a", "pull-team-a"),
+    ("team-alpha-production-eu-west-1-cluster-a", None), ("team-alpha-production-eu-west-1-cluster-b", None),
+])
+def test_default_pull_robot_names_are_valid_and_distinct(namespace, robot_name):
+    from authsvc.core.names import check_robot_name
+    name = pull_secrets.default_robot_name(namespace)
+    assert check_robot_name(name) == name
+    if robot_name:
+        assert name == robot_name
+    other = pull_secrets.default_robot_name(namespace[:-1] + "z")
+    assert other != name
+
+
+def test_long_project_names_get_a_valid_default_secret_name(app, seeded):
+    long_name = "a" * 62
+    projects.create_project(OPERATOR, long_name, public=False, owner="alice")
+    secret = pull_secrets.issue(ALICE, long_name, namespace="prod", registry_host="r:5000", create_robot=True)
+    assert f"  name: {long_name}-pull" in secret.manifest.splitlines()
+
+
+def test_passwords_cannot_look_like_personal_tokens(seeded):
+    with pytest.raises(Invalid, match="asvc_pat_"):
+        accounts.set_password(OPERATOR, "bob", "asvc_pat_my-long-password")
