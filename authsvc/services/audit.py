@@ -16,7 +16,7 @@ import json
 from sqlalchemy import delete, insert, select
 
 from ..core.policy import Principal, may_manage_users
-from ..store.models import AuditEvent, db, utcnow
+from ..store.models import PRINCIPAL_NAME_MAX, AuditEvent, db, utcnow
 from .errors import Forbidden
 
 _events = AuditEvent.__table__
@@ -38,7 +38,7 @@ def record(actor: Principal | str, action: str, target: str = "", **details) -> 
     # A Core insert on the session's connection: same transaction, without the ORM's unit of
     # work, which would cost more than the insert itself on the token path.
     db.session.connection().execute(insert(_events).values(
-        at=utcnow(), actor=subject[:80], source=current_source(), action=action, target=target[:300],
+        at=utcnow(), actor=subject[:PRINCIPAL_NAME_MAX], source=current_source(), action=action, target=target[:300],
         details=json.dumps(details, separators=(",", ":"))))
 
 

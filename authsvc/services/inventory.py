@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core.policy import Principal, may_see_members
 from ..core.scopes import project_of
-from ..store.models import NotificationEvent, Project, Repository, Tag, db, utcnow
+from ..store.models import PRINCIPAL_NAME_MAX, NotificationEvent, Project, Repository, Tag, db, utcnow
 from . import projects
 from .context import current
 from .errors import Invalid, NotFound, Unauthorized
@@ -190,7 +190,7 @@ def parse_event(raw: Any) -> RegistryEvent:
     actor_name = (_string(actor.get("name"), "actor.name", 1000) if isinstance(actor, dict) else None) or ""
     url = _string(target.get("url"), "target.url", 4096) or ""
     return RegistryEvent(id=event_id, action=action, repository=repository, tag=tag, digest=digest,
-                         media_type=media_type[:100], size=size, actor=actor_name[:80],
+                         media_type=media_type[:100], size=size, actor=actor_name[:PRINCIPAL_NAME_MAX],
                          at=_timestamp(raw.get("timestamp")), url=url)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from ..core.names import InvalidName, check_project_name
 from ..core.policy import (OPERATOR, Permission, Principal, ProjectView, Role, allows, can_see,
                            may_create_projects, may_see_members)
-from ..store.models import Membership, Project, RetiredProjectName, User, db
+from ..store.models import PRINCIPAL_NAME_MAX, Membership, Project, RetiredProjectName, User, db
 from .accounts import get_user
 from . import audit
 from .context import current
@@ -152,7 +152,7 @@ def delete_project(actor: Principal, name: str) -> None:
     """
     project = require_permission(actor, name, Permission.MANAGE_PROJECT)
     db.session.delete(project)
-    db.session.merge(RetiredProjectName(name=name, retired_by=actor.subject[:80]))
+    db.session.merge(RetiredProjectName(name=name, retired_by=actor.subject[:PRINCIPAL_NAME_MAX]))
     audit.record(actor, "project.delete", name)
     db.session.commit()
 

@@ -32,6 +32,10 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+#: Longest principal name stored (actors, creators, pushers): robot logins reach 111 characters.
+PRINCIPAL_NAME_MAX = 120
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
@@ -116,7 +120,7 @@ class AuditEvent(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Indexed: listing filters and purging by age both go by time.
     at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    actor: Mapped[str] = mapped_column(String(PRINCIPAL_NAME_MAX), nullable=False, default="")
     source: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     action: Mapped[str] = mapped_column(String(40), nullable=False)
     target: Mapped[str] = mapped_column(String(300), nullable=False, default="")
@@ -156,7 +160,7 @@ class Robot(db.Model):
     description: Mapped[str] = mapped_column(String(300), nullable=False, default="")
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    created_by: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    created_by: Mapped[str] = mapped_column(String(PRINCIPAL_NAME_MAX), nullable=False, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
 
@@ -203,7 +207,7 @@ class Tag(db.Model):
     digest: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
     media_type: Mapped[str] = mapped_column(String(100), nullable=False, default="")
     size: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    pushed_by: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    pushed_by: Mapped[str] = mapped_column(String(PRINCIPAL_NAME_MAX), nullable=False, default="")
     pushed_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
 
@@ -229,4 +233,4 @@ class RetiredProjectName(db.Model):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     retired_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
-    retired_by: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    retired_by: Mapped[str] = mapped_column(String(PRINCIPAL_NAME_MAX), nullable=False, default="")

@@ -153,3 +153,15 @@ def test_long_project_names_get_a_valid_default_secret_name(app, seeded):
 def test_passwords_cannot_look_like_personal_tokens(seeded):
     with pytest.raises(Invalid, match="asvc_pat_"):
         accounts.set_password(OPERATOR, "bob", "asvc_pat_my-long-password")
+
+
+def test_the_longest_robot_login_is_recorded_whole(app, client, seeded):
+    from authsvc.services import audit
+    project = "p" * 64
+    projects.create_project(OPERATOR, project, public=False, owner="alice")
+    created = robot(project=project, name="r" * 40, acts="pull")
+    assert len(created.login) == 111
+    assert get_token(client, f"repository:{project}/app:pull", user=created.login,
+                     password=created.secret).status_code == 200
+    grant = next(e for e in audit.list_events(OPERATOR) if e.action == "token.grant")
+    assert grant.actor == created.login
