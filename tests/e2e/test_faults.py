@@ -21,11 +21,10 @@ An unreachable database (a PostgreSQL cluster on a TCP port, private to this mod
   token and for an anonymous pull; ``/readyz`` answers 503, ``/healthz`` 200 (the process is
   fine, a liveness probe must not restart it); once PostgreSQL runs again, without touching
   authsvc, tokens are issued again within ``RECOVERY_BOUND`` seconds;
-* KNOWN BUGS, kept as strict xfails so they flip to failures once fixed (see each test):
-  a database that accepts connections but does not answer (frozen with SIGSTOP) hangs the
-  request until gunicorn's worker timeout kills it, and a worker that starts while the
-  database is unreachable fails to boot, which makes gunicorn's master shut the whole
-  service down for good.
+* a database that accepts connections but does not answer (frozen with SIGSTOP) is a 503
+  within the bound too (the request deadline interrupts the stuck read), and a worker that
+  starts while the database is unreachable boots anyway, so gunicorn's master keeps the
+  service up and it recovers by itself.
 """
 
 from __future__ import annotations
@@ -357,6 +356,11 @@ def wait_for_tokens(server: Server, user: User) -> float:
 
 
 def test_stopped_database_is_a_prompt_503_and_recovery_needs_no_restart(pg_server, cluster):
+    """Cached credentials get the same 503 as new ones, and that is right: the verified-password
+    cache only spares bcrypt, it is consulted after the user row is read (a deactivation or a
+    password change made by another instance must bite at once), so without the database there
+    is no token for anybody -- never a stale one.  The refused connection (the server is gone)
+    makes the 503 immediate; the pool's pre-ping replaces the dead connections afterwards."""
     server = pg_server
     warm, fresh, project, refresh = seed_for_outage(server)
     requests = outage_requests(warm, fresh, project, refresh)
