@@ -113,6 +113,8 @@ class Registries:
         result = self.stack.authsvc("registry-config", "--full", "--addr", f"127.0.0.1:{port}",
                                     "--storage", str(storage))
         config = yaml.safe_load(result.stdout)
+        if mode != "token":
+            config.pop("notifications", None)  # authsvc's inventory feed, if configured: not a plain registry's
         if mode == "none":
             del config["auth"]
         elif mode == "htpasswd":
