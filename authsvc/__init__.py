@@ -53,8 +53,10 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     context = ServiceContext(settings)
     app.extensions["authsvc"] = context
 
-    from .web import api, errors, health, notifications, token
+    from .web import api, deadline, errors, health, notifications, token
     errors.register(app)
+    if serving:
+        deadline.register(app, settings.request_deadline)
     app.register_blueprint(token.create_blueprint(settings.token_path))
     app.register_blueprint(health.blueprint)
     app.register_blueprint(notifications.blueprint)
@@ -97,7 +99,16 @@ def _engine_options(url: str) -> dict:
 
 
 def _check_ready(context: ServiceContext) -> None:
-    current = schema.current_revision(db.engine)
+    from sqlalchemy.exc import DBAPIError
+    try:
+        current = schema.current_revision(db.engine)
+    except DBAPIError as exc:
+        # An outage must not stop workers from booting (gunicorn's master would give up on the
+        # whole service): start, answer 503 meanwhile, and recover when the database returns.
+        logging.getLogger("authsvc").error("database unreachable at start-up (%s); serving 503 until it "
+                                           "returns", type(exc.orig or exc).__name__)
+        db.session.remove()
+        current = schema.head_revision()
     if current != schema.head_revision():
         raise StartupError(f"database schema is at {current or 'nothing'}, this release needs "
                            f"{schema.head_revision()}: run 'authsvc init' (or 'authsvc db upgrade')")

@@ -72,6 +72,8 @@ class Settings:
     proxy_hops: int = 0
     #: Record every token grant in the audit log (failed logins and changes are always recorded).
     audit_token_grants: bool = True
+    #: Seconds a request may take before it is abandoned with 503 (a hung database); 0 disables.
+    request_deadline: int = 5
     #: Days a refresh token (docker's stored identity token) lives; then docker login again. 0: forever.
     refresh_token_days: int = 90
     #: Whether ``offline_token=true`` / ``access_type=offline`` yields a refresh token.
@@ -157,6 +159,8 @@ def _validate(s: Settings) -> None:
         raise bad("throttle_window", "must be between 1 and 86400 seconds")
     if not 1 <= s.throttle_base_delay <= s.throttle_max_delay <= 86400:
         raise bad("throttle_base_delay", "must be at least 1 and at most throttle_max_delay (<= 86400)")
+    if not 0 <= s.request_deadline <= 300:
+        raise bad("request_deadline", "must be between 0 and 300 seconds")
     if not 0 <= s.refresh_token_days <= 3650:
         raise bad("refresh_token_days", "must be between 0 and 3650")
     if not 0 <= s.proxy_hops <= 10:

@@ -21,9 +21,9 @@ def healthz():
 def readyz():
     try:
         db.session.execute(text("SELECT 1"))
-    except Exception:  # any driver error means not ready; the reason goes to the log
-        current_app.logger.exception("readiness: database unreachable")
-        db.session.rollback()
+    except Exception:  # any driver error or the request deadline means not ready
+        current_app.logger.error("readiness: database unreachable")
+        db.session().invalidate()  # not rollback(): a hung connection would make it wait again
         return json_error(503, "UNAVAILABLE", "database unreachable")
     try:
         current_app.extensions["authsvc"].signer  # noqa: B018 - loads the key once

@@ -384,10 +384,6 @@ def test_stopped_database_is_a_prompt_503_and_recovery_needs_no_restart(pg_serve
           f"({len(latencies)} requests); tokens again {recovery:.2f} s after PostgreSQL was back")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "authsvc bug: a database that accepts connections but does not answer hangs the request (the pool's "
-    "pre-ping and queries have no client-side deadline; connect_timeout covers only new connections) "
-    "until gunicorn's 30 s worker timeout kills the worker: no 503, the client gets no answer at all"))
 def test_hung_database_is_a_prompt_503(pg_server, cluster):
     server = pg_server
     warm, fresh, project, refresh = seed_for_outage(server)
@@ -401,10 +397,6 @@ def test_hung_database_is_a_prompt_503(pg_server, cluster):
     wait_for_tokens(server, fresh)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "authsvc bug: create_app() checks the schema revision in every worker it boots; with the database "
-    "unreachable that check raises, the worker exits with gunicorn's boot-error status 3, and the master "
-    "shuts the whole service down ('Reason: Worker failed to boot.'), so it never recovers by itself"))
 def test_a_worker_restarting_while_the_database_is_down_does_not_end_the_service(pg_server, cluster):
     server = pg_server
     warm, fresh, project, refresh = seed_for_outage(server)

@@ -1,0 +1,60 @@
+"""A deadline for every request, so a database that stops answering cannot hang a worker.
+
+connect_timeout covers new connections only: a PostgreSQL that accepts
+connections but never replies (frozen, overloaded, a half-dead network
+path) leaves a query blocked in a socket read with no client-side limit,
+until gunicorn's worker timeout kills the worker and the client gets no
+answer at all.  Under gunicorn's sync workers each request runs in the
+process's main thread, so an interval timer (SIGALRM) can interrupt that
+read; the handler raises :class:`DeadlineExceeded`, which the JSON error
+layer answers as 503 with ``Retry-After``, and the broken connection is
+dropped from the pool.  Where requests do not run in the main thread (a
+threaded development server), no timer is set.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from flask import Flask
+
+from ..services.errors import ServiceError
+from ..store.models import db
+from .errors import json_error
+
+
+class DeadlineExceeded(ServiceError):
+    code = "UNAVAILABLE"
+    http_status = 503
+    retry_after = 5
+
+    def __init__(self):
+        super().__init__("the request took too long (is the database answering?); retry shortly")
+
+
+def _expire(_signum, _frame):
+    raise DeadlineExceeded()
+
+
+def register(app: Flask, seconds: float) -> None:
+    if seconds <= 0 or not hasattr(signal, "setitimer"):
+        return
+
+    def start() -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGALRM, _expire)
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+
+    def stop(_exc=None) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def abandon(exc: DeadlineExceeded):
+        # The connection may be stuck mid-reply: a rollback would wait on it again, so drop it.
+        db.session().invalidate()
+        return json_error(exc.http_status, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after)})
+
+    app.before_request(start)
+    app.teardown_request(stop)
+    app.register_error_handler(DeadlineExceeded, abandon)
