@@ -12,7 +12,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from ..services.errors import ServiceError, Unauthorized
 from ..store.models import db
@@ -45,13 +45,26 @@ def register(app: Flask) -> None:
         headers = {"Retry-After": str(retry_after)} if retry_after else None
         return json_error(exc.http_status, exc.code, exc.message, field=exc.field, headers=headers)
 
-    @app.errorhandler(DBAPIError)
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
     def _database_down(exc: DBAPIError):
-        # Unreachable or overloaded database: tell clients to retry, never hang or 500.
+        # Unreachable, restarting or locked database: tell clients to retry, never hang or 500.
         db.session.rollback()
-        log.error("database error: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+        log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__)
         return json_error(503, "UNAVAILABLE", "the database is unavailable; retry shortly",
                           headers={"Retry-After": "5"})
+
+    @app.errorhandler(IntegrityError)
+    def _lost_race(exc: IntegrityError):
+        # Two requests created the same thing at once; the loser is told, as for any duplicate.
+        db.session.rollback()
+        return json_error(409, "CONFLICT", "a concurrent change conflicts with this one; retry")
+
+    @app.errorhandler(DataError)
+    def _unstorable(exc: DataError):
+        # Input the database refuses (not an outage: retrying cannot help).
+        db.session.rollback()
+        return json_error(400, "INVALID", "the request holds a value that cannot be stored")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

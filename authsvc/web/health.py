@@ -24,7 +24,7 @@ def readyz():
     except Exception:  # any driver error or the request deadline means not ready
         current_app.logger.error("readiness: database unreachable")
         db.session().invalidate()  # not rollback(): a hung connection would make it wait again
-        return json_error(503, "UNAVAILABLE", "database unreachable")
+        return json_error(503, "UNAVAILABLE", "database unreachable", headers={"Retry-After": "5"})
     try:
         current_app.extensions["authsvc"].signer  # noqa: B018 - loads the key once
     except KeyFileError as exc:

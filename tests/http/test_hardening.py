@@ -153,3 +153,17 @@ def test_unknown_user_and_wrong_password_take_the_same_time(tmp_path):
             samples[user].append(timed(user))
     known, unknown = (statistics.median(samples[u]) for u in ("bob", "nobody"))
     assert 1 / 1.5 < unknown / known < 1.5, (known, unknown)
+
+
+@pytest.mark.parametrize("error, status", [("DataError", 400), ("IntegrityError", 409), ("InterfaceError", 503)])
+def test_database_errors_that_are_not_outages_are_not_503(app, client, seeded, monkeypatch, error, status):
+    import sqlalchemy.exc
+    from authsvc.store import queries
+
+    def broken(*_args, **_kwargs):
+        raise getattr(sqlalchemy.exc, error)("SELECT", {}, Exception("refused"))
+
+    monkeypatch.setattr(queries, "user_by_name", broken)
+    response = get_token(client, user="bob")
+    assert response.status_code == status
+    assert response.get_json()["errors"][0]["message"]
