@@ -153,6 +153,13 @@ def may_manage_users(principal: Principal) -> bool:
     return principal.is_system_admin and principal.robot_scope is None
 
 
+def may_manage_credentials_of(principal: Principal, user_name: str | None) -> bool:
+    """People see and manage their own account, tokens and sessions; system administrators anyone's."""
+    return may_manage_users(principal) or (
+        user_name is not None and principal.robot_scope is None and not principal.is_anonymous
+        and principal.subject == user_name)
+
+
 def may_create_projects(principal: Principal, *, users_may_create: bool) -> bool:
     """System administrators always; other logged-in people when the operator allows it; robots never."""
     if principal.robot_scope is not None:

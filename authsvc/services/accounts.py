@@ -46,7 +46,7 @@ def show_user(actor: Principal, name: str) -> User:
     """A user's record: system administrators see anyone, a user sees themself."""
     if actor.subject != name:
         _require_user_admin(actor)
-    return get_user(name)
+    return get_user(name)  # a robot asking for itself: it has no user record, so 404
 
 
 def list_users(actor: Principal, *, offset: int = 0, limit: int | None = None) -> tuple[list[User], int]:

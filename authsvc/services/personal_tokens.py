@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from ..core.names import InvalidName, check_robot_name
-from ..core.policy import Principal, may_manage_users
+from ..core.policy import Principal, may_manage_credentials_of
 from ..store.models import PersonalToken, db, utcnow
 from . import audit
 from .accounts import get_user
@@ -43,7 +43,7 @@ def hash_token(token: str) -> str:
 
 
 def _owner_or_admin(actor: Principal, user_name: str) -> None:
-    if not (may_manage_users(actor) or (actor.robot_scope is None and actor.subject == user_name)):
+    if not may_manage_credentials_of(actor, user_name):
         raise Forbidden("only the user themself or a system administrator may manage these tokens")
 
 

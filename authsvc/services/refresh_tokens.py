@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from ..store.models import RefreshToken, User, db
 from .accounts import get_user
 from .credentials import hash_refresh_token, new_refresh_token
-from ..core.policy import Principal, may_manage_users
+from ..core.policy import Principal, may_manage_credentials_of
 from . import audit
 from .errors import Forbidden, NotFound
 
@@ -28,7 +28,7 @@ def issue(user, client_id: str) -> str:
 
 
 def _require_owner_or_admin(actor: Principal, user_name: str | None) -> None:
-    if not (may_manage_users(actor) or (user_name is not None and actor.subject == user_name)):
+    if not may_manage_credentials_of(actor, user_name):
         raise Forbidden("only system administrators may manage other users' refresh tokens")
 
 
@@ -43,7 +43,7 @@ def list_tokens(actor: Principal, user_name: str | None = None) -> list[tuple[Re
 def revoke(actor: Principal, token_id: int) -> None:
     found = db.session.execute(select(RefreshToken, User.name).join(User, RefreshToken.user_id == User.id)
                                .where(RefreshToken.id == token_id)).first()
-    if found is None or not (may_manage_users(actor) or actor.subject == found[1]):
+    if found is None or not may_manage_credentials_of(actor, found[1]):
         raise NotFound(f"refresh token {token_id} does not exist")
     db.session.execute(delete(RefreshToken).where(RefreshToken.id == token_id))
     audit.record(actor, "token.revoke", found[1], id=token_id)
