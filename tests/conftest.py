@@ -108,8 +108,7 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture
-def seeded(app):
+def seed() -> None:
     """root (system admin); projects 'pub' (public) and 'priv' (private), both owned by alice;
     bob developer, carol guest, dave maintainer in both; erin a member of nothing."""
     for name, password in PASSWORDS.items():
@@ -119,4 +118,10 @@ def seeded(app):
         projects.add_member(OPERATOR, project, "bob", "developer")
         projects.add_member(OPERATOR, project, "carol", "guest")
         projects.add_member(OPERATOR, project, "dave", "maintainer")
+
+
+@pytest.fixture
+def seeded(app):
+    """The app with :func:`seed` applied."""
+    seed()
     return app

@@ -11,26 +11,13 @@ import base64
 
 import pytest
 
-from authsvc.core.policy import OPERATOR
-from authsvc.services import accounts, projects
 from authsvc.store.models import db
-from tests.conftest import PASSWORDS, make_app
+from tests.conftest import PASSWORDS, make_app, seed
 
 
 def basic_header(user: str, password: str | None = None) -> dict[str, str]:
     password = PASSWORDS[user] if password is None else password
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-def seed() -> None:
-    """The same seed as tests/conftest.py's ``seeded`` (kept equal by test_api.py)."""
-    for name, password in PASSWORDS.items():
-        accounts.create_user(OPERATOR, name, password, is_admin=(name == "root"))
-    for project, public in (("pub", True), ("priv", False)):
-        projects.create_project(OPERATOR, project, public=public, owner="alice")
-        projects.add_member(OPERATOR, project, "bob", "developer")
-        projects.add_member(OPERATOR, project, "carol", "guest")
-        projects.add_member(OPERATOR, project, "dave", "maintainer")
 
 
 @pytest.fixture

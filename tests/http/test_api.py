@@ -29,7 +29,8 @@ from authsvc.services import projects as project_service
 from authsvc.store.models import db
 from authsvc.web.api import OPENAPI_PATH
 from tests.conftest import PASSWORDS, make_app
-from tests.http.conftest import basic_header, bearer_header, seed
+from tests.conftest import seed
+from tests.http.conftest import basic_header, bearer_header
 
 DOC = json.loads(OPENAPI_PATH.read_text())
 PREFIX = "/api/v1"
@@ -197,28 +198,6 @@ def test_every_documented_path_parameter_is_in_the_path():
         names = set(re.findall(r"{([^}]+)}", path))
         declared = {_resolve(p)["name"] for p in item.get("parameters", []) if _resolve(p)["in"] == "path"}
         assert names == declared, path
-
-
-def test_the_fuzzer_seed_is_the_conftest_seed(app, seeded, tmp_path_factory):
-    """tests/http/conftest.py ``seed()`` must build what tests/conftest.py ``seeded`` builds."""
-    other = make_app(tmp_path_factory.mktemp("other"))
-
-    def snapshot(application):
-        client = application.test_client()
-        root = basic_header("root")
-        users = [(u["name"], u["admin"], u["active"]) for u in client.get(PREFIX + "/users", headers=root).get_json()]
-        projects = {p["name"]: (p["public"], client.get(f"{PREFIX}/projects/{p['name']}/members",
-                                                        headers=root).get_json())
-                    for p in client.get(PREFIX + "/projects", headers=root).get_json()}
-        return users, projects
-
-    expected = snapshot(app)
-    with other.app_context():
-        seed()
-        db.session.remove()
-    with other.app_context():
-        assert snapshot(other) == expected
-        db.engine.dispose()
 
 
 # --- projects: the permission matrix ----------------------------------------------------------
