@@ -14,8 +14,6 @@ differs from the e2e stack is only what a benchmark must not change:
 
 from __future__ import annotations
 
-import contextlib
-import math
 import os
 import re
 import statistics
@@ -26,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from tests.e2e.processes import Service, StartupFailed, find_binary, free_port, http_status, run
 from tests.e2e import stack as e2e_stack
+from tests.e2e.processes import Service, StartupFailed, find_binary, free_port, http_status, run
 from tests.e2e.stack import GUNICORN_CONF, PORT_ATTEMPTS, REPO_ROOT, STARTUP_TIMEOUT, Stack, clean_environ
 
 HERE = Path(__file__).resolve().parent
@@ -441,12 +439,3 @@ def bcrypt_seconds(rounds: int) -> float:
     bcrypt.checkpw(b"x" * 44, hashed)
     return time.process_time() - start
 
-
-@contextlib.contextmanager
-def timed() -> Iterable[Callable[[], float]]:
-    start = time.monotonic()
-    yield lambda: time.monotonic() - start
-
-
-def ceil_div(a: int, b: int) -> int:
-    return math.ceil(a / b)
