@@ -17,11 +17,17 @@ from __future__ import annotations
 import signal
 import threading
 
+import logging
+
 from flask import Flask
+from sqlalchemy.exc import StatementError
 
 from ..services.errors import ServiceError
 from ..store.models import db
 from .errors import json_error
+
+
+log = logging.getLogger("authsvc")
 
 
 class DeadlineExceeded(ServiceError):
@@ -31,6 +37,20 @@ class DeadlineExceeded(ServiceError):
 
     def __init__(self):
         super().__init__("the request took too long (is the database answering?); retry shortly")
+
+
+def _deadline_in(exc: BaseException | None) -> DeadlineExceeded | None:
+    """The DeadlineExceeded behind ``exc`` (itself, its ``orig``, cause or context), if any."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, DeadlineExceeded):
+            return exc
+        orig = getattr(exc, "orig", None)
+        if isinstance(orig, DeadlineExceeded):
+            return orig
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
 
 
 def _expire(_signum, _frame):
@@ -55,6 +75,18 @@ def register(app: Flask, seconds: float) -> None:
         db.session().invalidate()
         return json_error(exc.http_status, exc.code, exc.message, headers={"Retry-After": str(exc.retry_after)})
 
+    def unwrap(exc: StatementError):
+        # The timer can go off where SQLAlchemy wraps our exception, or where the interrupted
+        # connection then makes the driver's clean-up fail (psycopg: ProgrammingError with our
+        # exception as its context).  Either way the cause is the deadline.
+        deadline = _deadline_in(exc)
+        if deadline is not None:
+            return abandon(deadline)
+        db.session.rollback()
+        log.error("database error: %s", type(exc.orig or exc).__name__)
+        return json_error(500, "INTERNAL", "internal error; see the server log")
+
     app.before_request(start)
     app.teardown_request(stop)
     app.register_error_handler(DeadlineExceeded, abandon)
+    app.register_error_handler(StatementError, unwrap)
