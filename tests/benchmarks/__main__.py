@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (a CI timeout, a test's kill) unwinds like ^C, so every process we started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     report = Report()
-    report.say("$ .venv/bin/python -m tests.benchmarks " + " ".join(sys.argv[1:] if argv is None else argv))
+    report.say(" ".join(["$ .venv/bin/python -m tests.benchmarks", *(sys.argv[1:] if argv is None else argv)]))
     report.say("== machine ==")
     for key, value in harness.machine():
         report.say(f"{key}: {value}")
