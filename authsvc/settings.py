@@ -100,6 +100,32 @@ class Settings:
     def jwks_path(self) -> Path:
         return Path(self.data_dir, "jwks.json")
 
+    # Key rotation (``authsvc keys rotate/activate/retire``) keeps up to three certificates in
+    # the registry's trust: the next key's (staged, not yet signing), the active one, and the
+    # previous one (until every token it signed has expired).  They live beside the active pair.
+
+    @property
+    def trust_bundle_path(self) -> Path:
+        """The registry's ``rootcertbundle``: every certificate it must trust right now."""
+        return self.signing_cert_path.with_name("trust-bundle.pem")
+
+    @property
+    def next_key_path(self) -> Path:
+        return _sibling(self.signing_key_path, "next")
+
+    @property
+    def next_cert_path(self) -> Path:
+        return _sibling(self.signing_cert_path, "next")
+
+    @property
+    def previous_cert_path(self) -> Path:
+        return _sibling(self.signing_cert_path, "previous")
+
+
+def _sibling(path: Path, tag: str) -> Path:
+    """``signing.key`` -> ``signing.next.key``: same directory, same extension."""
+    return path.with_name(f"{path.stem}.{tag}{path.suffix}")
+
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
