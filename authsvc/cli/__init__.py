@@ -12,6 +12,7 @@ import click
 
 from .admin import db_group, init, serve
 from .audit import audit_group
+from .doctor import doctor
 from .inventory import repo_group, tag_group
 from .keys import keys_group, registry_config
 from .machines import pat_group, pull_secret, robot_group
@@ -27,5 +28,5 @@ def main() -> None:
 
 for command in (init, serve, db_group, user_group, project_group, member_group, token_group,
                 keys_group, registry_config, audit_group, robot_group, pat_group, pull_secret,
-                repo_group, tag_group):
+                repo_group, tag_group, doctor):
     main.add_command(command)
