@@ -131,6 +131,28 @@ class Stack:
         return Service("docker-registry", [self.bin["docker-registry"], "serve", str(config_path)],
                        env=clean_environ(), log_path=self.root / f"registry-{port}.log")
 
+    def start_extra_registry(self, tag: str, *, token: dict[str, str] | None = None) -> tuple[Service, str]:
+        """Another registry on a free port, configured like the stack's (``registry-config --full``)
+        but with the ``auth.token`` keys in ``token`` replaced and without notifications; returns it
+        and its URL.  For tests of deliberately misconfigured registries; the caller stops it."""
+        import yaml  # a test extra; only this helper needs it
+
+        ports: list[int] = []
+
+        def factory(port: int) -> Service:
+            ports.append(port)
+            config = yaml.safe_load(self.authsvc("registry-config", "--full", "--addr", f"127.0.0.1:{port}",
+                                                 "--storage", str(self.root / f"registry-{tag}-storage")).stdout)
+            config["auth"]["token"].update(token or {})
+            config.pop("notifications", None)
+            path = self.root / f"registry-{tag}-{port}.yml"
+            path.write_text(yaml.safe_dump(config))
+            return Service(f"docker-registry ({tag})", [self.bin["docker-registry"], "serve", str(path)],
+                           env=clean_environ(), log_path=self.root / f"registry-{tag}-{port}.log")
+
+        service = self._start_on_free_port(f"registry ({tag})", factory, "/v2/", 401)
+        return service, f"http://127.0.0.1:{ports[-1]}"
+
     def stop(self) -> None:
         for service in (self.registry, self.gunicorn):
             if service is not None:
