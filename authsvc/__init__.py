@@ -114,8 +114,14 @@ def _check_ready(context: ServiceContext) -> None:
                            f"{schema.head_revision()}: run 'authsvc init' (or 'authsvc db upgrade')")
     from .signing.keys import KeyFileError
     try:
-        context.signer  # noqa: B018 - load the key now, not on the first request
+        signer = context.signer  # load the key now, not on the first request
     except KeyFileError as exc:
         raise StartupError(str(exc)) from None
+    from .signing.rotation import EXPIRY_WARNING_DAYS, days_left
+    left = days_left(signer.material.certificate)
+    if left < EXPIRY_WARNING_DAYS:
+        logging.getLogger("authsvc").warning(
+            "the signing certificate %s: registries reject our tokens after that; run 'authsvc keys rotate'",
+            "has EXPIRED" if left < 0 else f"expires in {int(left)} days")
 
 

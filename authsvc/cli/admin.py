@@ -18,12 +18,10 @@ def init(ctx) -> None:
     """
     schema.upgrade(db.engine)
     created = ctx.ensure_keys()
-    from .keys import write_jwks
-    write_jwks(ctx)
     settings = ctx.settings
     click.echo(f"database: {schema.current_revision(db.engine)} (schema current)")
     click.echo(f"signing key: {settings.signing_key_path} ({'created' if created else 'kept'})")
-    click.echo(f"certificate bundle for the registry: {settings.signing_cert_path}")
+    click.echo(f"certificate bundle for the registry: {settings.trust_bundle_path}")
     click.echo(f"key id: {ctx.signer.kid}")
 
 

@@ -6,7 +6,6 @@ service, issuer and trust anchor can never drift apart by hand-editing.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import secrets
@@ -15,16 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from ..services import key_rotation
+from ..signing import rotation
 from .common import fail, with_app
-
-
-def write_jwks(ctx) -> None:
-    """Keep ``jwks.json`` (registry 3.x's ``auth.token.jwks``) in step with the signing key."""
-    path = ctx.settings.jwks_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(ctx.signing_material.jwks(ctx.signer.kid), indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _registry_http_secret(ctx) -> str:
@@ -49,7 +41,7 @@ def _q(value: str) -> str:
 def auth_section(ctx, *, service: str, registry_version: int, indent: str = "") -> str:
     s = ctx.settings
     lines = ["auth:", "  token:", f"    realm: {_q(s.realm)}", f"    service: {_q(service)}",
-             f"    issuer: {_q(s.issuer)}", f"    rootcertbundle: {_q(str(s.signing_cert_path.resolve()))}"]
+             f"    issuer: {_q(s.issuer)}", f"    rootcertbundle: {_q(str(s.trust_bundle_path.resolve()))}"]
     if registry_version >= 3:
         lines += [f"    jwks: {_q(str(s.jwks_path.resolve()))}",
                   f"    signingalgorithms: [{_q(ctx.signing_material.algorithm)}]"]
@@ -105,8 +97,7 @@ def registry_config(ctx, service: str | None, registry_version: int, full: bool,
         fail("--events-url needs notification_secret: set it (e.g. AUTHSVC_NOTIFICATION_SECRET) first")
     if events_url is not None and not events_url.startswith(("http://", "https://")):
         fail("--events-url must be an http:// or https:// URL")
-    if registry_version >= 3:
-        write_jwks(ctx)
+    ctx.publish_trust()  # the bundle (and JWKS) named below exist and are current
     out = ""
     if full:
         out += ("version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n"
@@ -128,10 +119,10 @@ def keys_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @with_app
 def keys_show(ctx, as_json: bool) -> None:
-    """Key ids (libtrust for registry 2.8, RFC 7638 thumbprint for 3.x) and certificate validity."""
+    """The signing key (kids for both registry generations), certificate expiry, rotation state."""
     material = ctx.signing_material
-    cert = material.certificate
-    not_after = cert.not_valid_after_utc
+    not_after = material.certificate.not_valid_after_utc
+    state = key_rotation.status(ctx)
     info = {
         "algorithm": material.algorithm,
         "kid": ctx.signer.kid,
@@ -139,24 +130,117 @@ def keys_show(ctx, as_json: bool) -> None:
         "jwk_thumbprint": material.thumbprint,
         "certificate": str(ctx.settings.signing_cert_path),
         "not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "days_left": (not_after - dt.datetime.now(dt.timezone.utc)).days,
+        "days_left": int(rotation.days_left(material.certificate)),
+        "trust_bundle": state["bundle"],
+        "trusted": state["keys"],
+        "next_step": state["next_step"],
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
         for key, value in info.items():
-            click.echo(f"{key}: {value}")
+            if key == "trusted":
+                for entry in value:
+                    click.echo(f"trusted: {entry['role']} {entry['kid']} until {entry['not_after']}")
+            elif value is not None:
+                click.echo(f"{key}: {value}")
+    _warn_about_expiry(info["days_left"])
+    if not state["bundle_current"]:
+        click.echo(f"authsvc: warning: {state['bundle']} is missing or stale; run 'authsvc init' to "
+                   "rewrite it, then restart the registry", err=True)
+
+
+def _warn_about_expiry(days_left: int) -> None:
+    if days_left < rotation.EXPIRY_WARNING_DAYS:
+        what = "has EXPIRED" if days_left < 0 else f"expires in {days_left} days"
+        click.echo(f"authsvc: warning: the signing certificate {what}: registries reject tokens after that; "
+                   "run 'authsvc keys rotate' (see docs/operations.md, Key rotation)", err=True)
 
 
 @keys_group.command("bundle")
 @with_app
 def keys_bundle(ctx) -> None:
-    """Print the certificate bundle (PEM) for the registry's rootcertbundle."""
-    click.echo(ctx.signing_material.certificate_pem.decode(), nl=False)
+    """Print the trust bundle (PEM): every certificate the registry's rootcertbundle must hold."""
+    click.echo(rotation.bundle_pem(rotation.trusted_keys(ctx.key_paths)).decode(), nl=False)
 
 
 @keys_group.command("jwks")
 @with_app
 def keys_jwks(ctx) -> None:
-    """Print the JWKS document for registry 3.x's auth.token.jwks."""
-    click.echo(json.dumps(ctx.signing_material.jwks(ctx.signer.kid), indent=2))
+    """Print the JWKS document for registry 3.x's auth.token.jwks (every trusted key)."""
+    document = rotation.jwks_document(rotation.trusted_keys(ctx.key_paths), kid_format=ctx.settings.kid_format)
+    click.echo(json.dumps(document, indent=2))
+
+
+registry_option = click.option("--registry", "registries", multiple=True, metavar="URL",
+                               help="A registry that must accept the new key first (repeat for each).")
+ca_option = click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+                         help="CA certificate(s) for a registry with a private TLS CA.")
+
+
+@keys_group.command("rotate")
+@registry_option
+@click.option("--wait", type=click.IntRange(0, 86400), default=0, show_default=True, metavar="SECONDS",
+              help="With --registry: how long to wait for the registries to be restarted.")
+@ca_option
+@with_app
+def keys_rotate(ctx, registries: tuple[str, ...], wait: int, ca_file: str | None) -> None:
+    """Start a key rotation: create the next key and publish a bundle trusting old and new.
+
+    Then restart the registries (they read the bundle at start).  With --registry, the switch to
+    the new key happens here as soon as every registry named accepts it; without, run
+    'authsvc keys activate --registry URL' after the restart.
+    """
+    kid, created = key_rotation.stage(ctx)
+    paths = ctx.key_paths
+    click.echo(f"next key: {kid} ({'created' if created else 'already staged'}) in {paths.next_key}")
+    click.echo(f"published: {paths.bundle} and {paths.jwks} (active + next)")
+    if not registries:
+        click.echo("next: restart every registry that uses the bundle, then run "
+                   "'authsvc keys activate --registry URL'")
+        return
+    verdicts = key_rotation.wait_until_trusted(ctx, list(registries), timeout=wait, ca_file=ca_file)
+    _activate_if_trusted(ctx, verdicts)
+
+
+@keys_group.command("activate")
+@registry_option
+@click.option("--skip-registry-check", is_flag=True,
+              help="Switch without asking any registry (every pull fails until they trust the new key).")
+@ca_option
+@with_app
+def keys_activate(ctx, registries: tuple[str, ...], skip_registry_check: bool, ca_file: str | None) -> None:
+    """Sign with the staged key from now on, once the registries accept it.
+
+    Running authsvc workers switch within seconds; the old certificate stays in the bundle
+    until 'authsvc keys retire'.
+    """
+    if not registries and not skip_registry_check:
+        fail("name every registry that must trust the new key with --registry URL "
+             "(or --skip-registry-check to switch without asking them)")
+    verdicts = key_rotation.probe_next_key(ctx, list(registries), ca_file=ca_file) if registries else []
+    _activate_if_trusted(ctx, verdicts)
+
+
+def _activate_if_trusted(ctx, verdicts) -> None:
+    for verdict in verdicts:
+        mark = "accepts" if verdict.accepted else "does NOT accept"
+        click.echo(f"registry {verdict.url} {mark} the new key ({verdict.detail})")
+    if not all(v.accepted for v in verdicts):
+        fail("not switching: restart the registries above with the new bundle "
+             f"({ctx.key_paths.bundle}), then run 'authsvc keys activate --registry URL'")
+    kid = key_rotation.activate(ctx)
+    click.echo(f"signing with {kid} now; running workers switch within seconds")
+    click.echo(f"later: 'authsvc keys retire' after {ctx.settings.token_ttl + 10} s, when the old key's "
+               "tokens have expired; then restart the registries")
+
+
+@keys_group.command("retire")
+@click.option("--force", is_flag=True, help="Drop the old key now, failing its unexpired tokens.")
+@with_app
+def keys_retire(ctx, force: bool) -> None:
+    """Finish a rotation: drop the previous key from the bundle once its tokens have expired."""
+    kid = key_rotation.retire(ctx, force=force)
+    click.echo(f"retired {kid}; {ctx.key_paths.bundle} now holds "
+               f"{len(rotation.trusted_keys(ctx.key_paths))} certificate(s): restart the registries to stop "
+               "trusting it")

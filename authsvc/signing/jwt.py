@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from .keys import SigningMaterial
+from .keys import SigningMaterial, jwk_thumbprint, libtrust_key_id, public_jwk
 
 CLOCK_SKEW_SECONDS = 5
 
@@ -37,7 +37,10 @@ class IssuedToken:
 class TokenSigner:
     """Signs access tokens with one key; built once per process, reused for every request."""
 
-    def __init__(self, material: SigningMaterial, *, issuer: str, lifetime: int, kid_format: str = "libtrust"):
+    def __init__(self, material: SigningMaterial, *, issuer: str, lifetime: int, kid_format: str = "libtrust",
+                 retired_keys: tuple = ()):
+        """``retired_keys``: public keys of earlier signing keys (a rotation's *previous*), whose
+        tokens :meth:`verify` still accepts until they expire."""
         self.material = material
         self.issuer = issuer
         self.lifetime = lifetime
@@ -45,6 +48,10 @@ class TokenSigner:
         self._headers = {"kid": self.kid, "x5c": [material.certificate_der_b64]}
         self._key = material.private_key
         self._algorithm = material.algorithm
+        self._verification_keys = {self.kid: material.private_key.public_key()}
+        for public_key in retired_keys:
+            kid = jwk_thumbprint(public_jwk(public_key)) if kid_format == "thumbprint" else libtrust_key_id(public_key)
+            self._verification_keys.setdefault(kid, public_key)
 
     def issue(self, *, subject: str, audience: str, access: list[dict],
               now: dt.datetime | None = None) -> IssuedToken:
@@ -66,8 +73,13 @@ class TokenSigner:
     def verify(self, token: str, *, audience: str) -> dict:
         """Claims of a token we signed for ``audience``; raises ``jwt.InvalidTokenError`` otherwise.
 
-        Used by the REST API, which accepts our own tokens as bearer credentials.
+        Used by the REST API, which accepts our own tokens as bearer credentials -- also those
+        signed by the key a rotation has just replaced, for the rest of their lifetime.
         """
-        return jwt.decode(token, self._key.public_key(), algorithms=[self._algorithm], audience=audience,
+        kid = jwt.get_unverified_header(token).get("kid")
+        public_key = self._verification_keys.get(kid) if isinstance(kid, str) else None
+        if public_key is None:
+            raise jwt.InvalidTokenError("token signed by a key we do not know")
+        return jwt.decode(token, public_key, algorithms=[self._algorithm], audience=audience,
                           issuer=self.issuer, leeway=CLOCK_SKEW_SECONDS,
                           options={"require": ["exp", "iat", "sub", "aud", "iss"]})

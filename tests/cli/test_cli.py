@@ -134,7 +134,7 @@ def test_registry_config_matches_settings(cli, tmp_path):
                                 "--storage", str(tmp_path / "reg")).output)
     token = config["auth"]["token"]
     assert token == {"realm": "http://127.0.0.1:5001/token", "service": "registry", "issuer": "authsvc",
-                     "rootcertbundle": str(tmp_path / "data" / "signing.crt")}
+                     "rootcertbundle": str(tmp_path / "data" / "trust-bundle.pem")}
     assert config["http"]["addr"] == "127.0.0.1:5999"
     again = yaml.safe_load(cli("registry-config", "--full").output)
     assert len(config["http"]["secret"]) >= 32 and again["http"]["secret"] == config["http"]["secret"]
