@@ -149,13 +149,13 @@ def _database_checks(s: Settings) -> list[Check]:
 
 
 def _known_revision(revision: str) -> bool:
+    """Whether this release ships ``revision`` (an older schema) or not (a newer release wrote it)."""
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
     from ..store import schema
     try:
-        return schema.head_revision() is not None and ScriptDirectory.from_config(
-            schema._alembic_config(None)).get_revision(revision) is not None
+        return ScriptDirectory(str(schema.MIGRATIONS)).get_revision(revision) is not None
     except CommandError:
         return False
 
@@ -168,9 +168,15 @@ def _key_checks(s: Settings, state: _State, now: dt.datetime) -> list[Check]:
     try:
         state.material = keys.load(key_path, cert_path)
     except keys.KeyFileError as exc:
-        missing = not key_path.exists() or not cert_path.exists()
-        return [Check("signing-key", FAIL, str(exc), INIT_FIX if missing else
-                      "restore the matching key and certificate from backup, or rotate to a new pair")]
+        if not key_path.exists() and not cert_path.exists():
+            fix = INIT_FIX
+        elif not key_path.exists() or not cert_path.exists():
+            fix = ("restore the missing file from backup ('authsvc init' refuses to overwrite half a pair); "
+                   "failing that, move the other away and run 'authsvc init', then give the registries the "
+                   "new trust bundle")
+        else:
+            fix = "restore the matching key and certificate from backup"
+        return [Check("signing-key", FAIL, str(exc), fix)]
     checks = [Check("signing-key", OK, f"{state.material.algorithm} key {key_path} matches {cert_path}")]
     mode = stat.S_IMODE(os.stat(key_path).st_mode)
     if mode & 0o077:
@@ -301,6 +307,9 @@ def _registry_checks(url: str, state: _State, service: str | None, timeout: floa
     if challenge is None:
         checks.append(Check("registry-token", SKIP, "the registry did not answer"))
         return checks
+    if found[0].status == FAIL:
+        checks.append(Check("registry-token", SKIP, "the registry does not ask for bearer tokens"))
+        return checks
     if state.material is None:
         checks.append(Check("registry-token", SKIP, "no signing key to sign a test token with"))
         return checks
@@ -325,6 +334,6 @@ def _registry_checks(url: str, state: _State, service: str | None, timeout: floa
                             f"likely causes, in order: the registry's auth.token.rootcertbundle is not our "
                             f"trust bundle {s.trust_bundle_path} ('authsvc keys bundle' prints it) or the "
                             f"registry was not restarted since it changed; its auth.token.issuer is not "
-                            f"{s.issuer!r}; its auth.token.service is not {service!r}. The registry's log "
-                            "names the reason"))
+                            f"{s.issuer!r}; its auth.token.service is not {service!r}; its clock and ours differ by "
+                            "minutes. The registry's log names the reason"))
     return checks

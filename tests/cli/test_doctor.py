@@ -187,16 +187,19 @@ def test_database_file_missing_is_not_created(tmp_path, monkeypatch):
     assert not (tmp_path / "nowhere").exists(), "doctor must not create what it diagnoses"
 
 
-def test_outdated_schema_says_upgrade(cli, tmp_path):
+@pytest.mark.parametrize("revision, detail, fix", [
+    ("0004", "schema at 0004, this release needs 0005", "authsvc db upgrade"),
+    ("9999", "schema at 9999, newer than this release (0005)", "run the authsvc release that migrated"),
+])
+def test_schema_of_another_release(cli, tmp_path, revision, detail, fix):
     from sqlalchemy import create_engine, text
     url = (tmp_path / "database-url").read_text() if SERVER_URL else f"sqlite:///{tmp_path / 'data' / 'authsvc.db'}"
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+        connection.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
     engine.dispose()
     code, checks, _ = doctor()
-    assert code == 1 and "schema at 0004, this release needs 0005" in checks["database"]["detail"]
-    assert "authsvc db upgrade" in checks["database"]["fix"]
+    assert code == 1 and detail in checks["database"]["detail"] and fix in checks["database"]["fix"]
 
 
 @pytest.mark.parametrize("content, words", [
@@ -317,3 +320,43 @@ def test_database_server_down_is_a_failure_without_the_password(tmp_path, monkey
     code, checks, result = doctor()
     assert code == 1 and checks["database"]["detail"].startswith("cannot use postgresql+psycopg://authsvc:***@")
     assert "database server runs" in checks["database"]["fix"] and "pw-s3cret" not in result.output
+
+
+def test_half_a_key_pair_is_not_sent_to_init(data):
+    (data / "signing.crt").unlink()
+    code, checks, _ = doctor()
+    check = only_failure(checks, "signing-key")
+    assert "does not exist" in check["detail"] and check["fix"].startswith("restore the missing file from backup")
+
+
+@pytest.mark.parametrize("status, header, words", [
+    (200, None, "without credentials: it has no authentication"),
+    (401, 'Basic realm="Registry Realm"', "answered HTTP 401, Basic auth, not a 401 Bearer challenge"),
+])
+def test_registry_without_token_auth(data, status, header, words):
+    """No real registry needed to answer like one without token auth: a stdlib server does."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(status)
+            if header:
+                self.send_header("WWW-Authenticate", header)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code, checks, _ = doctor("--registry", f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    check = only_failure(checks, "registry-challenge")
+    assert code == 1 and words in check["detail"] and "authsvc registry-config" in check["fix"]
+    assert checks["registry-token"]["status"] == "skip"
