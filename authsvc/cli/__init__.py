@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from .admin import db_group, init, serve
+from .admin import backup, db_group, init, restore, serve
 from .audit import audit_group
 from .doctor import doctor
 from .inventory import repo_group, tag_group
@@ -26,7 +26,7 @@ def main() -> None:
     """Access control for a container image registry (Docker token auth)."""
 
 
-for command in (init, serve, db_group, user_group, project_group, member_group, token_group,
+for command in (init, serve, db_group, backup, restore, user_group, project_group, member_group, token_group,
                 keys_group, registry_config, audit_group, robot_group, pat_group, pull_secret,
                 repo_group, tag_group, doctor):
     main.add_command(command)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from ..services import backup as backup_service
 from ..store import schema
 from ..store.models import db
 from .common import with_app
@@ -44,6 +47,31 @@ def db_current(ctx) -> None:
     """Print the schema revision of the database and the one this release needs."""
     click.echo(f"database: {schema.current_revision(db.engine) or 'empty'}; "
                f"this release: {schema.head_revision()}")
+
+
+@click.command()
+@click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
+@with_app
+def backup(ctx, destination: Path) -> None:
+    """Copy the database (SQLite, consistent while running) and every key file into DESTINATION.
+
+    The directory is created 0700, its files 0600.  With PostgreSQL, back the database up with
+    pg_dump as well: this copies the keys only.
+    """
+    manifest = backup_service.create(ctx, destination)
+    click.echo(f"backup in {destination}: database {manifest['database']}; "
+               f"files {', '.join(sorted(manifest['files']))}; schema {manifest['schema_revision']}")
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace existing files (the data directory is not empty).")
+@with_app(check_schema=False)
+def restore(ctx, source: Path, overwrite: bool) -> None:
+    """Put a backup made by 'authsvc backup' back, with authsvc stopped; then upgrade the schema."""
+    manifest = backup_service.restore(ctx, source, overwrite=overwrite)
+    click.echo(f"restored the backup of {manifest['created_at']} into {ctx.settings.data_dir}; "
+               f"database: {schema.current_revision(db.engine)}")
 
 
 @click.command()
