@@ -124,7 +124,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def _get(url: str, headers: dict[str, str], timeout: float, ca_file: str | None):
     """(status, headers, body) of a GET; HTTP error statuses are answers, not exceptions."""
-    context = ssl.create_default_context(cafile=ca_file) if url.startswith("https:") else None
+    context = None
+    if url.startswith("https:"):
+        try:
+            context = ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise RegistryUnreachable(f"cannot use CA file {ca_file}: {_reason(exc)}") from None
     opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect)
     request = urllib.request.Request(url, headers={"User-Agent": "authsvc-doctor", **headers})
     try:

@@ -119,3 +119,50 @@ def test_silent_server_times_out():
 def test_bad_url_is_refused_clearly(url):
     with pytest.raises(RegistryUnreachable, match="not an http:// or https:// URL"):
         fetch_challenge(url)
+
+
+@pytest.fixture
+def tls_registry(tmp_path):
+    """The same answers over HTTPS, with a self-signed certificate for 127.0.0.1."""
+    import datetime as dt
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test registry")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "tls.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", str(tmp_path / "tls.crt")
+    server.shutdown()
+    server.server_close()
+
+
+def test_tls_is_verified_against_the_system_store_or_a_ca_file(tls_registry, tmp_path):
+    url, ca_file = tls_registry
+    with pytest.raises(RegistryUnreachable, match="TLS certificate not trusted.*--ca-file"):
+        fetch_challenge(url, timeout=2)
+    assert fetch_challenge(url, timeout=2, ca_file=ca_file).scheme == "Bearer"
+    assert token_accepted(url, "good-token", timeout=2, ca_file=ca_file) == (True, "accepted (HTTP 200)")
+    with pytest.raises(RegistryUnreachable, match="cannot use CA file"):
+        fetch_challenge(url, timeout=2, ca_file=str(tmp_path / "missing.pem"))
