@@ -32,11 +32,10 @@ from .. import settings as settings_module
 from ..settings import Settings, SettingsError
 from ..signing import keys
 from ..signing.jwt import TokenSigner
+from ..signing.rotation import EXPIRY_WARNING_DAYS
 from . import registry_probe
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-#: A certificate with fewer days left than this is a warning: time to rotate.
-EXPIRY_WARNING_DAYS = 30
 #: The ``sub`` of the test token; it carries no access, so it can do nothing if it leaked.
 PROBE_SUBJECT = "authsvc-doctor"
 INIT_FIX = "run 'authsvc init' with the same settings (AUTHSVC_CONFIG / AUTHSVC_*) as the server"
@@ -222,6 +221,15 @@ def missing_from(bundle: list[x509.Certificate], wanted: dict[str, keys.SigningM
             and material.certificate.public_bytes(serialization.Encoding.DER) not in ders]
 
 
+def _holds(bundle: list[x509.Certificate], cert_path: Path) -> bool:
+    try:
+        wanted = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return wanted.public_bytes(serialization.Encoding.DER) in {
+        c.public_bytes(serialization.Encoding.DER) for c in bundle}
+
+
 def _bundle_checks(s: Settings, state: _State) -> list[Check]:
     path = s.trust_bundle_path
     republish = f"run 'authsvc keys rotate' (it re-publishes {path}), then restart the registries"
@@ -238,6 +246,10 @@ def _bundle_checks(s: Settings, state: _State) -> list[Check]:
     if missing:
         return [Check("trust-bundle", FAIL, f"{path} lacks the {' and the '.join(missing)} certificate: "
                       "registries using it reject tokens signed with that key", republish)]
+    if s.previous_cert_path.exists() and not _holds(bundle, s.previous_cert_path):
+        return [Check("trust-bundle", WARN, f"{path} lacks the previous certificate "
+                      f"({s.previous_cert_path}): tokens signed before the last activation are rejected "
+                      "until they expire", republish)]
     return [Check("trust-bundle", OK, f"{path} holds the active"
                   f"{' and next' if state.next_material else ''} certificate ({len(bundle)} in all)")]
 

@@ -158,6 +158,12 @@ def test_trust_bundle_missing_stale_or_without_the_next_certificate(data, tmp_pa
     code, checks, _ = doctor()
     assert code == 0 and checks["trust-bundle"]["detail"].endswith("holds the active and next certificate (3 in all)")
 
+    # after an activation the previous certificate stays trusted until 'keys retire'
+    (data / "signing.previous.crt").write_bytes(foreign_pem(tmp_path / "prev"))
+    code, checks, _ = doctor()
+    assert code == 0 and checks["trust-bundle"]["status"] == "warn"
+    assert "lacks the previous certificate" in checks["trust-bundle"]["detail"]
+
 
 def test_database_without_schema(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTHSVC_DATA_DIR", str(tmp_path / "fresh"))
