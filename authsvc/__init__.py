@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
+from . import logs
 from .services.context import ServiceContext
 from .settings import Settings, SettingsError, load
 from .store import schema
@@ -37,6 +38,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     ``serving=False``: ``authsvc init`` is what creates both.
     """
     settings = load(environ, overrides)
+    if serving:
+        logs.configure(settings.log_format)  # before anything at start-up may warn
     Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
     if not settings.database_url:
         _prepare_sqlite_file(Path(settings.data_dir, "authsvc.db"))
@@ -53,22 +56,23 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     context = ServiceContext(settings)
     app.extensions["authsvc"] = context
 
-    from .web import api, deadline, errors, health, notifications, token
+    from .web import api, deadline, errors, health, metrics, notifications, requestlog, token
     errors.register(app)
+    requestlog.register(app)  # first: it times the whole request and ids every record it logs
     if serving:
         deadline.register(app, settings.request_deadline)
     app.register_blueprint(token.create_blueprint(settings.token_path))
     app.register_blueprint(health.blueprint)
     app.register_blueprint(notifications.blueprint)
     app.register_blueprint(api.create_blueprint())
+    if settings.metrics_enabled:
+        app.register_blueprint(metrics.create_blueprint(settings.metrics_token))
     app.before_request(_note_source)
 
     with app.app_context():
         schema.configure_sqlite(db.engine)
         if serving:
             _check_ready(context)
-    if serving:
-        logging.getLogger("authsvc").setLevel(logging.INFO)
     return app
 
 

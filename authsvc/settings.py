@@ -81,6 +81,12 @@ class Settings:
     #: Shared secret the registry sends (``Authorization: Bearer …``) with its notifications, which
     #: keep the repository inventory; empty disables the endpoint.
     notification_secret: str = ""
+    #: Serve Prometheus metrics at ``/metrics`` (otherwise 404).
+    metrics_enabled: bool = True
+    #: If set, ``/metrics`` requires ``Authorization: Bearer <this>``; empty: open to whoever reaches it.
+    metrics_token: str = ""
+    #: Log lines as ``text`` (one line, key=value) or ``json`` (one object per line).
+    log_format: str = "text"
 
     # -- derived values -------------------------------------------------
 
@@ -201,6 +207,11 @@ def _validate(s: Settings) -> None:
             "!" <= c <= "~" for c in s.notification_secret)):
         raise bad("notification_secret", "must be empty (disabled) or at least 16 printable ASCII "
                   "characters without spaces, e.g. from `openssl rand -hex 32`")
+    if s.metrics_token and not (len(s.metrics_token) >= 16 and all("!" <= c <= "~" for c in s.metrics_token)):
+        raise bad("metrics_token", "must be empty (no token needed) or at least 16 printable ASCII "
+                  "characters without spaces, e.g. from `openssl rand -hex 32`")
+    if s.log_format not in ("text", "json"):
+        raise bad("log_format", "must be 'text' or 'json'")
 
 
 def load(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:

@@ -24,6 +24,7 @@ from sqlalchemy import Row
 
 from dataclasses import dataclass
 
+from .. import metrics
 from ..core.names import InvalidName, check_user_name, parse_robot_login
 from ..core.policy import ANONYMOUS, Principal
 from ..store import queries
@@ -68,6 +69,7 @@ class VerifiedCredentialCache:
             self.hits += 1
         else:
             self.misses += 1
+        metrics.cache_lookup(valid)
         return valid
 
     def remember(self, key: bytes, user: Row) -> None:
@@ -151,12 +153,14 @@ class Authenticator:
         if robot is not None:
             principal = robots.principal_for(queries.robot_by_login(*robot), password)
             if principal is None:
-                self._fail(name, counted=False)
+                self._fail(name, kind="robot", counted=False)
+            metrics.login("robot", True)
             return Identity(principal)
         if password.startswith(personal_tokens.PREFIX):
             row = queries.personal_token_owner(personal_tokens.hash_token(password))
             if not personal_tokens.usable(row, name):
-                self._fail(name, counted=False)
+                self._fail(name, kind="personal_token", counted=False)
+            metrics.login("personal_token", True)
             personal_tokens.note_use(row)
             return _person(row, refreshable=False)
         return self._by_real_password(name, password)
@@ -169,18 +173,24 @@ class Authenticator:
             user = None
         key = self.cache.key(name, password)
         if user is not None and user.is_active and self.cache.holds(key, user):
+            metrics.login("password", True)
             return _person(user, refreshable=True)
         counter = throttle.check(self.settings, _storable(name), audit.current_source())
         if user is None:
             self._burn(password)
-            self._fail(name)
-        if not verify_password(password, user.password_hash) or not user.is_active:
-            self._fail(name)
+            metrics.password_checked(None)
+            self._fail(name, kind="password")
+        valid = verify_password(password, user.password_hash)
+        metrics.password_checked(valid)
+        if not valid or not user.is_active:
+            self._fail(name, kind="password")
         self.cache.remember(key, user)
         throttle.succeeded(counter)
+        metrics.login("password", True)
         return _person(user, refreshable=True)
 
-    def _fail(self, name: str, *, counted: bool = True) -> None:
+    def _fail(self, name: str, *, kind: str, counted: bool = True) -> None:
+        metrics.login(kind, False)
         name = _storable(name)
         if counted:
             throttle.failed(self.settings, name, audit.current_source())
@@ -195,7 +205,8 @@ class Authenticator:
         if (user is None or not user.is_active or user.token_version != user.credential_version
                 or (lifetime and user.token_created_at + lifetime < utcnow())):
             # 256 random bits cannot be guessed, so no throttle; but the attempt is on record.
-            self._fail(user.name if user is not None else "", counted=False)
+            self._fail(user.name if user is not None else "", kind="refresh_token", counted=False)
+        metrics.login("refresh_token", True)
         return _person(user, refreshable=False)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import metrics
 from ..core.policy import Principal, decide, projects_named
 from ..core.scopes import Scope, ScopeError, parse_scopes
 from ..store import queries
@@ -41,6 +42,8 @@ class TokenGrant:
     body: dict
     principal: Principal
     granted: list[Scope]
+    #: "granted" (every requested action), "partial" or "denied" (none), for metrics and the log.
+    outcome: str = "granted"
 
 
 def issue_token(ctx, request: TokenRequest) -> TokenGrant:
@@ -65,6 +68,7 @@ def issue_token(ctx, request: TokenRequest) -> TokenGrant:
     views = queries.project_views(identity.user_id, projects_named(scopes))
     # A token for the REST API only proves who the caller is; it never carries registry access.
     granted = [] if for_api else decide(principal, scopes, views, anonymous_pull=settings.anonymous_pull)
+    outcome = metrics.token_decided(scopes, granted)
     issued = ctx.signer.issue(subject=principal.subject, audience=service,
                               access=[scope.to_access() for scope in granted])
     if settings.audit_token_grants:
@@ -80,4 +84,4 @@ def issue_token(ctx, request: TokenRequest) -> TokenGrant:
         body["refresh_token"] = refresh_tokens.issue(identity.refreshable, request.client_id)  # commits the audit event too
     elif settings.audit_token_grants:
         db.session.commit()
-    return TokenGrant(body=body, principal=principal, granted=granted)
+    return TokenGrant(body=body, principal=principal, granted=granted, outcome=outcome)

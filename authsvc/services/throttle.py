@@ -20,6 +20,7 @@ import math
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .. import metrics
 from ..store.models import LoginFailure, db, utcnow
 from .errors import ServiceError
 
@@ -42,6 +43,7 @@ def check(settings, account: str, source: str) -> LoginFailure | None:
     if row is not None and row.blocked_until is not None:
         remaining = (row.blocked_until - utcnow()).total_seconds()
         if remaining > 0:
+            metrics.throttled()
             raise Throttled(max(1, math.ceil(remaining)))
     return row
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import binascii
 from base64 import b64decode
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from ..services.errors import Invalid, Unauthorized
 from ..services.grants import TokenRequest, issue_token
@@ -87,6 +87,7 @@ def create_blueprint(path: str) -> Blueprint:
     def token():
         token_request = _from_get() if request.method == "GET" else _from_post()
         grant = issue_token(current_app.extensions["authsvc"], token_request)
+        g.token_outcome = grant.outcome  # for the request log and the metrics (web/requestlog.py)
         response = jsonify(grant.body)
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"

@@ -1,0 +1,164 @@
+"""Prometheus metrics: the few numbers an operator alerts on, counted where they happen.
+
+Why a module of its own: the services count (a bcrypt run, a cache hit, a
+throttled attempt) with one-line calls, the web layer counts whole token
+requests, and ``/metrics`` renders everything; none of them should know how
+prometheus_client is set up.  ``core`` and ``signing`` stay free of it.
+
+Labels come from small closed sets only (outcomes, actions, kinds), never a
+user, repository or address: every label value is a time series kept
+forever by Prometheus, and a user name would also leak who tried to log in.
+
+Under gunicorn each worker is a process with its own counters.
+prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, which
+``config/gunicorn.conf.py`` provides) makes each process write its values to
+memory-mapped files in that directory, and :func:`render` adds up every
+process's files, so any worker answering a scrape reports the whole service,
+including workers that have since died (counters must never go backwards).
+Without the variable (tests, ``flask run``, one process) the ordinary
+in-memory registry is used.  The mode is chosen when prometheus_client is
+first imported, so the variable must be set before the app is loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Iterable
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "TOKEN_OUTCOMES", "render"]
+
+#: Every outcome of a token request.  "granted": every requested action (or a login without
+#: scopes); "partial": some; "denied": scopes asked, none granted — all three are HTTP 200.
+TOKEN_OUTCOMES = ("granted", "partial", "denied", "bad_request", "unauthorized", "throttled",
+                  "unavailable", "error")
+_OUTCOME_BY_STATUS = {400: "bad_request", 401: "unauthorized", 405: "bad_request", 413: "bad_request",
+                      415: "bad_request", 429: "throttled", 503: "unavailable"}
+#: Actions as labels; any other word a client may send is counted as "other".
+ACTIONS = ("pull", "push", "delete", "*", "other")
+#: How a caller authenticated on the token path.
+LOGIN_KINDS = ("password", "personal_token", "robot", "refresh_token")
+
+_token_requests = Counter(
+    "authsvc_token_requests", "Token requests answered, by outcome (granted, partial and denied are 200s).",
+    ["outcome"])
+_token_latency = Histogram(
+    "authsvc_token_request_duration_seconds", "Time to answer a token request, from routing to response.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
+_actions = Counter(
+    "authsvc_token_actions", "Actions requested in token scopes, by action and whether the token got it.",
+    ["action", "result"])
+_password_checks = Counter(
+    "authsvc_password_verifications", "bcrypt runs: valid, invalid, or against the dummy hash for an "
+    "unknown user name.", ["result"])
+_cache_lookups = Counter(
+    "authsvc_credential_cache_lookups", "Verified-password cache lookups for existing, active users.",
+    ["result"])
+_throttled = Counter(
+    "authsvc_throttled_attempts", "Password attempts refused with 429 before any bcrypt work.")
+_logins = Counter(
+    "authsvc_logins", "Credential checks on the token path, by kind of credential and result.",
+    ["kind", "result"])
+
+# Children bound once: the hot path then skips the label lookup, and every series exists (at 0)
+# from the start, so rate() and absent-series alerts behave from the first scrape.
+_TOKEN = {outcome: _token_requests.labels(outcome) for outcome in TOKEN_OUTCOMES}
+_ACTION = {(action, result): _actions.labels(action, result)
+           for action in ACTIONS for result in ("granted", "denied")}
+_PASSWORD = {result: _password_checks.labels(result) for result in ("valid", "invalid", "unknown_user")}
+_CACHE = {True: _cache_lookups.labels("hit"), False: _cache_lookups.labels("miss")}
+_LOGIN = {(kind, ok): _logins.labels(kind, "success" if ok else "failure")
+          for kind in LOGIN_KINDS for ok in (True, False)}
+
+
+def token_answered(status: int, outcome: str | None, seconds: float) -> str:
+    """Count one answered token request; ``outcome`` is the decision's for a 200.  Returns the
+    outcome counted, for the request log."""
+    if status == 200:
+        outcome = outcome if outcome in _TOKEN else "granted"
+    else:
+        outcome = _OUTCOME_BY_STATUS.get(status, "bad_request" if 400 <= status < 500 else "error")
+    _TOKEN[outcome].inc()
+    _token_latency.observe(seconds)
+    return outcome
+
+
+def token_decided(requested: Iterable, granted: Iterable) -> str:
+    """Count each requested action as granted or denied and say what the request got overall.
+
+    ``requested`` and ``granted`` are :class:`authsvc.core.scopes.Scope` lists as
+    ``policy.decide`` takes and returns them.  A requested ``*`` counts as granted when the
+    token carries any action on that resource (``decide`` spells ``*`` out as the caller's
+    actions).
+    """
+    held = {(scope.type, scope.name): scope.actions for scope in granted}
+    asked = given = 0
+    for scope in requested:
+        actions = held.get((scope.type, scope.name), ())
+        for action in scope.actions:
+            ok = bool(actions) if action == "*" else action in actions
+            asked += 1
+            given += ok
+            _ACTION[(action if action in ACTIONS else "other", "granted" if ok else "denied")].inc()
+    if given == asked:
+        return "granted"
+    return "denied" if given == 0 else "partial"
+
+
+def password_checked(valid: bool | None) -> None:
+    """One bcrypt run; None: against the dummy hash (the user name does not exist)."""
+    _PASSWORD["unknown_user" if valid is None else "valid" if valid else "invalid"].inc()
+
+
+def cache_lookup(hit: bool) -> None:
+    _CACHE[hit].inc()
+
+
+def throttled() -> None:
+    _throttled.inc()
+
+
+def login(kind: str, ok: bool) -> None:
+    _LOGIN[(kind, ok)].inc()
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
+
+
+class _CertificateCollector:
+    """Seconds until the signing certificate expires, computed at scrape time.
+
+    Both registry generations reject every token once the certificate has
+    expired, so this is the one gauge worth an alert.  It is read from the
+    certificate the answering process has loaded rather than stored as a
+    gauge: that needs no multiprocess bookkeeping and is never stale.
+    """
+
+    def __init__(self, not_after: dt.datetime | None):
+        self.not_after = not_after
+
+    def collect(self):
+        if self.not_after is None:  # no usable key: the series is absent (alert on absent())
+            return
+        left = (self.not_after - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        yield GaugeMetricFamily("authsvc_signing_certificate_expiry_seconds",
+                                "Seconds until the signing certificate expires (negative: expired).",
+                                value=round(left))
+
+
+def render(certificate_not_after: dt.datetime | None) -> bytes:
+    """The text exposition of every metric, summed over all worker processes when under gunicorn."""
+    if multiprocess_dir():
+        from prometheus_client import multiprocess
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    extra = CollectorRegistry(auto_describe=False)
+    extra.register(_CertificateCollector(certificate_not_after))
+    return generate_latest(registry) + generate_latest(extra)

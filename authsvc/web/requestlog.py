@@ -1,0 +1,98 @@
+"""One log line per request, a request id, and the token endpoint's outcome and latency metrics.
+
+Every request gets an id: the caller's ``X-Request-ID`` when it is sane
+(bounded length and characters, so nobody can inject text into the log),
+else a fresh random one.  It is returned in ``X-Request-ID`` and tagged on
+every log record the request causes (``authsvc.logs``), so a proxy's or a
+client's id leads straight to authsvc's lines.
+
+The line says who (client address), what (method, path, query), the status,
+the duration and, for ``/token``, the outcome.  Only what is listed here is
+logged, so secrets cannot slip in: no header (Authorization, cookies), no
+body (the OAuth2 form's ``password`` and ``refresh_token``), and of the
+query string only the values of known harmless parameters — ``scope``,
+``service``, ``account`` (the user name docker sends: already what the audit
+log records), ``client_id``, ``offline_token`` and paging; any other
+parameter's value is replaced by ``REDACTED``.
+
+The token request metrics are counted here rather than in the view because
+only here is every answer seen, including the 400/401/429/503 ones the error
+handlers produce.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from urllib.parse import quote, urlencode
+
+from flask import Flask, g, request
+
+from .. import logs, metrics
+
+HEADER = "X-Request-ID"
+_SANE_ID = re.compile(r"[A-Za-z0-9._:+=@/-]{1,128}\Z")
+SAFE_PARAMETERS = frozenset({"service", "scope", "account", "client_id", "offline_token", "page", "page_size"})
+MAX_TARGET = 1000
+TOKEN_ENDPOINT = "token.token"
+
+log = logging.getLogger("authsvc.request")
+
+
+def register(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_finish)
+    app.teardown_request(_forget)
+
+
+def _start() -> None:
+    g.request_started = time.perf_counter()
+    incoming = request.headers.get(HEADER, "")
+    g.request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+    logs.set_request_id(g.request_id)
+
+
+def _finish(response):
+    started = g.get("request_started")
+    if started is None:  # a hook before ours failed; nothing was timed
+        return response
+    seconds = time.perf_counter() - started
+    response.headers[HEADER] = g.request_id
+    status = response.status_code
+    outcome = None
+    if request.endpoint == TOKEN_ENDPOINT:
+        outcome = metrics.token_answered(status, g.get("token_outcome"), seconds)
+    client = _printable(request.remote_addr or "-", 64)
+    method, target = _printable(request.method, 16), target_of_request()
+    protocol = _printable(request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"), 16)
+    fields = {"client": client, "method": method, "path": target, "status": status,
+              "duration_ms": round(seconds * 1000, 1)}
+    if outcome:
+        fields["outcome"] = outcome
+    log.log(logging.WARNING if status >= 500 else logging.INFO, '%s "%s %s %s" %d %.1fms%s',
+            client, method, target, protocol, status, seconds * 1000, f" outcome={outcome}" if outcome else "",
+            extra={"http": fields, "request_id": g.request_id})
+    return response
+
+
+def _forget(_exc=None) -> None:
+    logs.clear_request_id()
+
+
+def target_of_request() -> str:
+    """Path and query as logged: re-encoded (no space, quote or newline can reach the line) and
+    with every value outside :data:`SAFE_PARAMETERS` redacted."""
+    target = quote(request.path, safe="/:@!$&'()*+,;=")
+    if request.args:
+        pairs = [(name, value if name in SAFE_PARAMETERS else "REDACTED")
+                 for name, value in request.args.items(multi=True)]
+        target += "?" + urlencode(pairs, quote_via=quote, safe=":/,*")
+    return target if len(target) <= MAX_TARGET else target[:MAX_TARGET] + "..."
+
+
+def _printable(value: str, limit: int) -> str:
+    if value.isprintable() and " " not in value and '"' not in value and len(value) <= limit:
+        return value
+    return quote(value[:limit], safe="")
