@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what authsvc's local stack and its tests need, on Debian 12:
 #   - Debian packages: the registry, dockerd + docker CLI (+ containerd/ctr), podman, skopeo,
-#     PostgreSQL, wrk, curl, python3-venv;
+#     PostgreSQL, wrk, curl, python3-venv, systemd (systemd-analyze, for the units in deploy/systemd);
 #   - the venv REPO/.venv with authsvc installed editable, with its test and postgres extras.
 # Idempotent and quiet: does nothing that is already done, prints one summary line,
 # and shows the captured output of a step only when that step fails.
@@ -10,7 +10,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 VENV="$REPO/.venv"
-PACKAGES=(docker-registry docker.io podman skopeo postgresql wrk curl ca-certificates python3-venv)
+PACKAGES=(docker-registry docker.io podman skopeo postgresql wrk curl ca-certificates python3-venv systemd)
 
 LOG=$(mktemp "${TMPDIR:-/tmp}/authsvc-install.XXXXXX")
 trap 'rm -f "$LOG"' EXIT
