@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -9,7 +10,7 @@ import click
 from ..services import backup as backup_service
 from ..store import schema
 from ..store.models import db
-from .common import with_app
+from .common import fail, with_app
 
 
 @click.command()
@@ -39,6 +40,33 @@ def db_upgrade(ctx) -> None:
     """Apply pending schema migrations, keeping every stored row."""
     schema.upgrade(db.engine)
     click.echo(f"database: {schema.current_revision(db.engine)}")
+
+
+@db_group.command("check")
+@click.option("--wait", type=click.IntRange(0, 3600), default=0, show_default=True, metavar="SECONDS",
+              help="Keep checking this long (the database starting, another instance migrating).")
+@with_app(check_schema=False)
+def db_check(ctx, wait: int) -> None:
+    """Exit 0 once the schema is exactly what this release needs, 1 otherwise.
+
+    For start-up ordering: an init container or ExecStartPre that must not start workers
+    before the migration (run once, elsewhere) has finished.
+    """
+    from sqlalchemy.exc import DBAPIError
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            current, problem = schema.current_revision(db.engine), None
+        except DBAPIError as exc:
+            current, problem = None, f"database unreachable ({type(exc.orig or exc).__name__})"
+            db.engine.dispose()
+        if current == schema.head_revision():
+            click.echo(f"database: {current} (current)")
+            return
+        if time.monotonic() >= deadline:
+            fail(problem or f"the schema is at {current or 'nothing'}, this release needs "
+                 f"{schema.head_revision()}: run 'authsvc db upgrade'")
+        time.sleep(1)  # polling interval while another process migrates
 
 
 @db_group.command("current")

@@ -38,12 +38,16 @@ def _q(value: str) -> str:
     return json.dumps(value)
 
 
-def auth_section(ctx, *, service: str, registry_version: int, indent: str = "") -> str:
+def auth_section(ctx, *, service: str, registry_version: int, indent: str = "",
+                 trust_bundle: str | None = None, jwks: str | None = None) -> str:
+    """``trust_bundle``/``jwks``: the files' paths as the registry sees them (a container's mount),
+    when not the paths on this machine."""
     s = ctx.settings
+    bundle = trust_bundle or str(s.trust_bundle_path.resolve())
     lines = ["auth:", "  token:", f"    realm: {_q(s.realm)}", f"    service: {_q(service)}",
-             f"    issuer: {_q(s.issuer)}", f"    rootcertbundle: {_q(str(s.trust_bundle_path.resolve()))}"]
+             f"    issuer: {_q(s.issuer)}", f"    rootcertbundle: {_q(bundle)}"]
     if registry_version >= 3:
-        lines += [f"    jwks: {_q(str(s.jwks_path.resolve()))}",
+        lines += [f"    jwks: {_q(jwks or str(s.jwks_path.resolve()))}",
                   f"    signingalgorithms: [{_q(ctx.signing_material.algorithm)}]"]
     return "\n".join(indent + line for line in lines) + "\n"
 
@@ -82,9 +86,15 @@ def notifications_section(ctx, *, url: str) -> str:
 @click.option("--storage", default="/var/lib/docker-registry", show_default=True,
               help="With --full: filesystem storage root.")
 @click.option("--events-url", help="Where the registry posts notifications (default: from realm).")
+@click.option("--trust-bundle", metavar="PATH",
+              help="rootcertbundle as the registry sees it (e.g. its container's mount of the bundle).")
+@click.option("--jwks-path", metavar="PATH", help="With --registry-version 3: jwks as the registry sees it.")
+@click.option("--no-http-secret", is_flag=True,
+              help="With --full: leave http.secret out (give the registry REGISTRY_HTTP_SECRET instead).")
 @with_app
 def registry_config(ctx, service: str | None, registry_version: int, full: bool, addr: str,
-                    storage: str, events_url: str | None) -> None:
+                    storage: str, events_url: str | None, trust_bundle: str | None, jwks_path: str | None,
+                    no_http_secret: bool) -> None:
     """Print the registry's auth.token configuration (YAML) that trusts this authsvc.
 
     With notification_secret set, also the notifications endpoint that keeps the repository
@@ -97,14 +107,19 @@ def registry_config(ctx, service: str | None, registry_version: int, full: bool,
         fail("--events-url needs notification_secret: set it (e.g. AUTHSVC_NOTIFICATION_SECRET) first")
     if events_url is not None and not events_url.startswith(("http://", "https://")):
         fail("--events-url must be an http:// or https:// URL")
+    for option, value in (("--trust-bundle", trust_bundle), ("--jwks-path", jwks_path)):
+        if value is not None and not value.startswith("/"):
+            fail(f"{option} must be an absolute path (as the registry sees it)")
     ctx.publish_trust()  # the bundle (and JWKS) named below exist and are current
     out = ""
     if full:
         out += ("version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n"
                 f"    rootdirectory: {_q(storage)}\n  delete:\n    enabled: true\n"
-                f"http:\n  addr: {_q(addr)}\n  secret: {_q(_registry_http_secret(ctx))}\n"
-                "  headers:\n    X-Content-Type-Options: [nosniff]\n")
-    out += auth_section(ctx, service=service, registry_version=registry_version)
+                f"http:\n  addr: {_q(addr)}\n"
+                + ("" if no_http_secret else f"  secret: {_q(_registry_http_secret(ctx))}\n")
+                + "  headers:\n    X-Content-Type-Options: [nosniff]\n")
+    out += auth_section(ctx, service=service, registry_version=registry_version, trust_bundle=trust_bundle,
+                        jwks=jwks_path)
     if ctx.settings.notification_secret:
         out += notifications_section(ctx, url=events_url or default_events_url(ctx.settings))
     click.echo(out, nl=False)

@@ -7,13 +7,16 @@ operator never edits an alembic.ini; each release ships its revisions in
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -27,10 +30,36 @@ def _alembic_config(connection) -> Config:
     return config
 
 
+#: Key of the PostgreSQL advisory lock held while migrating (any constant unique to authsvc).
+MIGRATION_LOCK_KEY = 0x61757468737663  # "authsvc"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (creating it on an empty database)."""
-    with engine.begin() as connection:
+    """Bring the schema to ``revision`` (creating it on an empty database).
+
+    Serialised across processes and hosts, so replicas that all run ``authsvc db upgrade`` as
+    they start (Kubernetes init containers, compose replicas) migrate once: the others wait,
+    then find the schema current.  PostgreSQL: a transaction-scoped advisory lock, released at
+    commit.  SQLite: an exclusive lock on a file beside the database.
+    """
+    with _migration_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         command.upgrade(_alembic_config(connection), revision)
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine):
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    fd = os.open(f"{database}.migrate-lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def current_revision(engine: Engine) -> str | None:
