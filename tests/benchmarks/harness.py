@@ -81,9 +81,13 @@ def gunicorn_argv(gunicorn: str, port: int, app: str, workers: int | None) -> li
 
 
 def start_baseline(root: Path, gunicorn: str, workers: int | None) -> Service:
-    """The bare Flask JSON endpoint under the same gunicorn command and configuration."""
+    """The bare Flask JSON endpoint under the same gunicorn command and configuration, plus
+    gunicorn's access log: authsvc writes a log line per request itself (gunicorn.conf.py turns the
+    access log off for it), so the baseline must pay for one line per request too."""
     def factory(port: int) -> Service:
-        return Service("baseline (gunicorn)", gunicorn_argv(gunicorn, port, BASELINE_APP, workers),
+        argv = gunicorn_argv(gunicorn, port, BASELINE_APP, workers)
+        argv[-1:-1] = ["--access-logfile", "-"]
+        return Service("baseline (gunicorn)", argv,
                        env=clean_environ({"PYTHONPATH": str(REPO_ROOT)}), cwd=REPO_ROOT,
                        log_path=root / f"baseline-{port}.log")
     return start_on_free_port(factory, "/healthz", 200)
