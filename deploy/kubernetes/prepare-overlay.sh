@@ -7,10 +7,10 @@
 # DIR holds authsvc.toml (the pods' settings).  The first form runs `authsvc init` with the key
 # files in DIR/keys (signing.key 0600, signing.crt, trust-bundle.pem; a scratch SQLite database
 # beside them, which never leaves this machine), then writes DIR/registry-config.yml from
-# `authsvc registry-config --full` for the same settings, with two changes the pods need:
-#   - http.secret is left out: the registry reads it from the Secret registry-http-secret
-#     (made from DIR/keys/registry-http-secret, which registry-config created);
-#   - rootcertbundle names the bundle where the registry mounts it (the ConfigMap authsvc-trust).
+# `authsvc registry-config --full` for the same settings, as the registry pod needs it:
+#   - --no-http-secret: the registry reads http.secret from the Secret registry-http-secret,
+#     made from DIR/keys/registry-http-secret (created here once, random, if missing);
+#   - --trust-bundle: the bundle where the registry mounts it (the ConfigMap authsvc-trust).
 # Idempotent: existing keys are kept.  Every inherited AUTHSVC_* variable is dropped first, so a
 # production AUTHSVC_DATABASE_URL in your shell is never touched.  authsvc must be on PATH.
 set -eu
@@ -36,10 +36,13 @@ if [ $# -gt 0 ]; then
 fi
 
 authsvc init
-authsvc registry-config --full --addr "$REGISTRY_ADDR" --storage "$REGISTRY_STORAGE" \
-    | sed -e '/^  secret: /d' \
-          -e "s#^    rootcertbundle: .*#    rootcertbundle: \"$REGISTRY_TRUST_DIR/trust-bundle.pem\"#" \
-    > "$dir/registry-config.yml.tmp"
+if [ ! -s "$dir/keys/registry-http-secret" ]; then
+    # 32 random bytes, URL-safe base64 (what `registry-config --full` itself would make).
+    head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' > "$dir/keys/registry-http-secret.tmp"
+    mv "$dir/keys/registry-http-secret.tmp" "$dir/keys/registry-http-secret"
+fi
+authsvc registry-config --full --no-http-secret --trust-bundle "$REGISTRY_TRUST_DIR/trust-bundle.pem" \
+    --addr "$REGISTRY_ADDR" --storage "$REGISTRY_STORAGE" > "$dir/registry-config.yml.tmp"
 chmod 0644 "$dir/registry-config.yml.tmp"
 mv "$dir/registry-config.yml.tmp" "$dir/registry-config.yml"
 echo "registry config: $dir/registry-config.yml"
