@@ -183,7 +183,7 @@ def _configmap_name(r: Rendered, deployment: str, vol: str) -> str:
 
 def test_every_document_is_valid_against_the_kubernetes_schemas_in_strict_mode(rendered):
     kinds = sorted({d["kind"] for d in rendered.docs})
-    assert {"Deployment", "Service", "Job", "PodDisruptionBudget", "PersistentVolumeClaim", "ConfigMap"} <= set(kinds)
+    assert {"Deployment", "Service", "PodDisruptionBudget", "PersistentVolumeClaim", "ConfigMap"} <= set(kinds)
     for doc in rendered.docs:
         try:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
@@ -281,15 +281,32 @@ def test_probes_ask_healthz_and_readyz_on_the_port_gunicorn_binds(rendered):
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
 
 
-def test_the_schema_is_migrated_once_by_a_job_not_by_every_replica(rendered):
-    job = rendered.get("Job", "authsvc-db-upgrade")
-    (migrate,) = job["spec"]["template"]["spec"]["containers"]
-    assert migrate["command"] == ["authsvc", "db", "upgrade"]
+def test_every_replica_migrates_in_an_init_container_with_the_servers_settings(rendered):
+    """``authsvc db upgrade`` serialises itself (advisory lock), so each pod migrates before its
+    gunicorn starts; a separate Job would have to be deleted before every release."""
+    assert not [d["metadata"]["name"] for d in rendered.docs if d["kind"] in ("Job", "CronJob")], (
+        "no migration Job: the authsvc pods' init container migrates")
     pod = rendered.get("Deployment", "authsvc")["spec"]["template"]["spec"]
-    for c in pod.get("containers", []) + pod.get("initContainers", []):
-        words = " ".join(c.get("command", []) + c.get("args", []))
-        assert "authsvc init" not in words and "db upgrade" not in words, c["name"]
-    assert container(pod, "authsvc")["command"][0] == "gunicorn", "the image's entrypoint runs authsvc init"
+    server = container(pod, "authsvc")
+    migrations = [c for c in pod.get("initContainers", []) if c.get("command", []) + c.get("args", [])
+                  == ["authsvc", "db", "upgrade"]]
+    assert len(migrations) == 1, [c.get("command") for c in pod.get("initContainers", [])]
+    (migrate,) = migrations
+    assert migrate["image"] == server["image"], "the migrations must be this release's"
+    env = {v["name"]: v for v in migrate["env"]}
+    server_env = {v["name"]: v for v in server["env"]}
+    ref = env["AUTHSVC_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert "value" not in env["AUTHSVC_DATABASE_URL"]
+    assert ref == server_env["AUTHSVC_DATABASE_URL"]["valueFrom"]["secretKeyRef"], "another database"
+    if rendered.overlay:
+        assert rendered.data("Secret", ref["name"])[ref["key"]].startswith("postgresql+psycopg://")
+    config = env["AUTHSVC_CONFIG"]["value"]
+    assert config == server_env["AUTHSVC_CONFIG"]["value"]
+    config_mount = next(m for m in migrate["volumeMounts"] if config.startswith(m["mountPath"] + "/"))
+    assert mount_for(pod, server, config_mount["name"])["mountPath"] == config_mount["mountPath"], "other settings"
+    words = " ".join(server.get("command", []) + server.get("args", []))
+    assert "authsvc init" not in words and "db upgrade" not in words
+    assert server["command"][0] == "gunicorn", "the image's entrypoint runs authsvc init"
 
 
 def test_the_registry_config_agrees_with_authsvc_and_finds_the_bundle_where_it_is_mounted(rendered, tree):
