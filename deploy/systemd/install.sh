@@ -159,8 +159,9 @@ authsvc init
 install -d -m 0755 "$REGISTRY_ETC"
 install -m 0644 "$STATE/trust-bundle.pem" "$REGISTRY_ETC/authsvc-trust.pem"
 config=$REGISTRY_ETC/config.yml
+# The registry's user cannot read authsvc's state directory: it trusts the copy made above.
 authsvc registry-config --full --addr "$REGISTRY_ADDR" --storage "$REGISTRY_STORAGE" \
-    | sed "s#^    rootcertbundle: .*#    rootcertbundle: \"$REGISTRY_ETC/authsvc-trust.pem\"#" > "$config.new"
+    --trust-bundle "$REGISTRY_ETC/authsvc-trust.pem" > "$config.new"
 if [ -e "$config" ] && ! cmp -s "$config" "$config.new"; then
     backup=$config.bak-$(date +%Y%m%d%H%M%S)
     cp -p "$config" "$backup"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import yaml
 
 from .clients import Docker
 from .processes import Service, denied, free_port, http_status, ok, require_binaries, run, unavailable
@@ -139,6 +140,16 @@ def test_install_twice_keeps_the_key_the_settings_and_the_registry_config(instal
     assert oct((root / "var/lib/authsvc").stat().st_mode & 0o777) == "0o700"
     assert oct((root / "etc/authsvc/authsvc.env").stat().st_mode & 0o777) == "0o600"
     assert oct((root / "etc/docker/registry/config.yml").stat().st_mode & 0o777) == "0o640"
+
+
+def test_the_registry_config_trusts_the_readable_bundle_copy_and_keeps_its_http_secret(installed):
+    """Debian's registry reads everything from config.yml (no REGISTRY_HTTP_SECRET), and cannot
+    read authsvc's 0700 state directory: it must trust the copy the drop-in refreshes."""
+    config = yaml.safe_load(installed.path("/etc/docker/registry/config.yml").read_text())
+    assert config["auth"]["token"]["rootcertbundle"] == str(installed.path("/etc/docker/registry/authsvc-trust.pem"))
+    assert len(config["http"]["secret"]) >= 32
+    drop_in = parse_unit(installed.path("/etc/systemd/system/docker-registry.service.d/authsvc.conf"))
+    assert command(drop_in["ExecStartPre"][0])[-1] == config["auth"]["token"]["rootcertbundle"]
 
 
 def test_the_installed_units_pass_systemd_analyze_verify(installed, tmp_path):
