@@ -340,6 +340,8 @@ def _registry_checks(url: str, state: _State, service: str | None, timeout: floa
         return checks
     if accepted:
         checks.append(Check("registry-token", OK, f"a token we signed (audience {service!r}) is accepted"))
+        if state.next_material is not None:
+            checks.append(_next_key_check(url, state, service, timeout, ca_file))
     else:
         checks.append(Check("registry-token", FAIL, f"a token we signed (issuer {s.issuer!r}, audience "
                             f"{service!r}, kid {signer.kid}) is {detail}",
@@ -349,3 +351,20 @@ def _registry_checks(url: str, state: _State, service: str | None, timeout: floa
                             f"{s.issuer!r}; its auth.token.service is not {service!r}; its clock and ours differ by "
                             "minutes. The registry's log names the reason"))
     return checks
+
+
+def _next_key_check(url: str, state: _State, service: str, timeout: float, ca_file: str | None) -> Check:
+    """During a rotation: may ``keys activate`` switch yet, i.e. does the registry trust the staged key?"""
+    s = state.settings
+    token = TokenSigner(state.next_material, issuer=s.issuer, lifetime=60, kid_format=s.kid_format).issue(
+        subject=PROBE_SUBJECT, audience=service, access=[]).token
+    try:
+        accepted, _ = registry_probe.token_accepted(url, token, timeout=timeout, ca_file=ca_file)
+    except registry_probe.RegistryUnreachable as exc:
+        return Check("registry-next-key", FAIL, str(exc), "check that the registry stays up")
+    if accepted:
+        return Check("registry-next-key", OK, "the registry already trusts the staged next key: "
+                     f"'authsvc keys activate --registry {url}' may switch")
+    return Check("registry-next-key", WARN, "the registry does not trust the staged next key yet: "
+                 "activating it now would fail every pull",
+                 f"restart the registry so it reads {s.trust_bundle_path}, then authsvc keys activate --registry {url}")

@@ -210,6 +210,12 @@ def registry_answer(stack: Stack, material) -> int:
         return exc.code
 
 
+def next_key_verdict(stack: Stack) -> str:
+    result = stack.authsvc("doctor", "--registry", f"http://{stack.host}", "--json", check=False)
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    return checks["registry-next-key"]["status"]
+
+
 def test_the_old_key_is_trusted_until_retired_and_the_registry_restarted(rotation_stack: RotationStack, tmp_path):
     from authsvc.signing import keys
 
@@ -217,7 +223,9 @@ def test_the_old_key_is_trusted_until_retired_and_the_registry_restarted(rotatio
     # authsvc deletes the old private key at activation; keep a copy to sign with it afterwards.
     old = keys.load(stack.data_dir / "signing.key", stack.data_dir / "signing.crt")
     stack.authsvc("keys", "rotate")
+    assert next_key_verdict(stack) == "warn"  # doctor: the registry has not been restarted yet
     stack.restart_registry()
+    assert next_key_verdict(stack) == "ok"
     stack.authsvc("keys", "activate", "--registry", f"http://{stack.host}")
     new = keys.load(stack.data_dir / "signing.key", stack.data_dir / "signing.crt")
     assert new.libtrust_kid != old.libtrust_kid
