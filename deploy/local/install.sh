@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what authsvc's local stack and its tests need, on Debian 12:
 #   - Debian packages: the registry, dockerd + docker CLI (+ containerd/ctr), podman, skopeo,
-#     PostgreSQL, wrk, curl, python3-venv, systemd (systemd-analyze, for the units in deploy/systemd);
+#     PostgreSQL, wrk, curl, python3-venv, systemd (systemd-analyze, for the units in deploy/systemd),
+#     debootstrap and docker-compose (tests/e2e/test_compose.py builds and runs deploy/docker images);
 #   - the venv REPO/.venv with authsvc installed editable, with its test and postgres extras.
 # Idempotent and quiet: does nothing that is already done, prints one summary line,
 # and shows the captured output of a step only when that step fails.
@@ -10,7 +11,8 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 VENV="$REPO/.venv"
-PACKAGES=(docker-registry docker.io podman skopeo postgresql wrk curl ca-certificates python3-venv systemd)
+PACKAGES=(docker-registry docker.io podman skopeo postgresql wrk curl ca-certificates python3-venv systemd
+          debootstrap docker-compose)
 
 LOG=$(mktemp "${TMPDIR:-/tmp}/authsvc-install.XXXXXX")
 trap 'rm -f "$LOG"' EXIT
