@@ -202,6 +202,12 @@ def test_runs_as_non_root_and_the_key_is_private(deployed: Deployed) -> None:
     listing = ok(deployed.compose.exec("registry", "ls", "/srv/authsvc-public")).stdout.split()
     assert "registry.yml" in listing and "signing.crt" in listing and "signing.key" not in listing, listing
     assert deployed.compose.exec("registry", "ls", "/var/lib/authsvc").returncode != 0
+    # The image's own HEALTHCHECK command, run as docker runs it, passes against the live service.
+    container = deployed.compose.container("authsvc")
+    check = json.loads(ok(deployed.daemon.docker("inspect", "--format", "{{json .Config.Healthcheck.Test}}",
+                                                 container)).stdout)
+    assert check[0] == "CMD", check
+    ok(deployed.daemon.docker("exec", container, *check[1:]), "the image's HEALTHCHECK failed")
 
 
 def test_replicas_share_the_database(deployed: Deployed) -> None:
@@ -247,3 +253,31 @@ def test_registry_3_variant_config(deployed: Deployed) -> None:
     jwks = json.loads(ok(deployed.compose.exec("registry", "cat", "/srv/authsvc-public/jwks.json")).stdout)
     kid = json.loads(ok(deployed.compose.authsvc("keys", "show", "--json")).stdout)["kid"]
     assert kid in [key.get("kid") for key in jwks["keys"]], (kid, jwks)
+
+
+def test_key_rotation_reaches_the_registry(deployed: Deployed) -> None:
+    """The trust bundle authsvc maintains is the one the registry reads: a rotation in the authsvc
+    container, a registry restart, and the registry accepts tokens signed by the new key."""
+    def bundle_certificates() -> int:
+        return ok(deployed.compose.exec("registry", "cat", "/srv/authsvc-public/trust-bundle.pem")).stdout.count(
+            "BEGIN CERTIFICATE")
+
+    before = json.loads(ok(deployed.compose.authsvc("keys", "show", "--json")).stdout)["kid"]
+    assert bundle_certificates() == 1
+    ok(deployed.compose.authsvc("keys", "rotate"))
+    assert bundle_certificates() == 2, "the registry does not see the next key's certificate"
+    ok(deployed.compose("restart", "registry"))
+    deployed.up()  # both services ready again
+    ok(deployed.compose.authsvc("keys", "activate", "--registry", deployed.registry_url))
+    assert json.loads(ok(deployed.compose.authsvc("keys", "show", "--json")).stdout)["kid"] != before
+
+    project = deployed.unique("rot")
+    ok(deployed.compose.authsvc("project", "create", project))
+    user, password = deployed.user("rot")
+    ok(deployed.compose.authsvc("member", "add", project, user, "--role", "developer"))
+    docker = deployed.docker(deployed.unique("rot"))
+    ok(docker("login", deployed.host, "-u", user, "--password-stdin", input=password + "\n"))
+    local = deployed.local_image(deployed.unique("rotimg"))
+    remote = f"{deployed.host}/{project}/after-rotation:v1"
+    ok(docker("tag", local, remote))
+    ok(docker("push", remote), "a push with the new key after the rotation")
