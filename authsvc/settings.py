@@ -104,7 +104,9 @@ class Settings:
 
     @property
     def jwks_path(self) -> Path:
-        return Path(self.data_dir, "jwks.json")
+        """Registry 3's ``auth.token.jwks``: public, so beside the certificate (which a deployment
+        may keep apart from the private key, on a volume the registry mounts), not the key."""
+        return self.signing_cert_path.with_name("jwks.json")
 
     # Key rotation (``authsvc keys rotate/activate/retire``) keeps up to three certificates in
     # the registry's trust: the next key's (staged, not yet signing), the active one, and the

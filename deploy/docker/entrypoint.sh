@@ -37,15 +37,6 @@ init_registry() {
     # group the registry joins (group_add in compose), nobody else.  Written aside, then renamed,
     # so a registry (re)starting meanwhile never reads half a file.
     umask 027
-    dir=$(dirname "$config")
-    if [ "$version" -ge 3 ]; then
-        # The JWKS authsvc keeps lives in the data dir, beside the private key, which the registry
-        # must not mount: publish a copy (every trusted key) beside the config and point at it.
-        set -- "$@" --jwks-path "$dir/jwks.json"
-        authsvc keys jwks > "$dir/jwks.json.tmp"
-        chmod 0644 "$dir/jwks.json.tmp"
-        mv "$dir/jwks.json.tmp" "$dir/jwks.json"
-    fi
     authsvc registry-config "$@" > "$config.tmp"
     mv "$config.tmp" "$config"
     echo "registry config: $config (registry $version.x)"
