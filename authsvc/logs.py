@@ -33,6 +33,12 @@ def set_request_id(value: str) -> None:
     _request_id.set(value)
 
 
+def current_request_id() -> str | None:
+    """The id of the request being served, or None outside a request (the CLI)."""
+    value = _request_id.get()
+    return None if value == "-" else value
+
+
 def clear_request_id() -> None:
     """Back to '-': a sync worker's next log record may belong to no request at all."""
     _request_id.set("-")

@@ -21,19 +21,20 @@ def audit_group() -> None:
 @click.option("--since", "since", help="Only events newer than this age (30d, 12h, 90m).")
 @click.option("--actor", help="Only events by this actor (a user name; '' for anonymous).")
 @click.option("--action", help="Only actions starting with this (token.grant, login.failure, user., member.).")
+@click.option("--request-id", help="Only events caused by this HTTP request (its X-Request-ID, as logged).")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100000))
 @json_option
 @with_app
-def audit_list(ctx, since: str | None, actor: str | None, action: str | None, limit: int,
-               as_json: bool) -> None:
+def audit_list(ctx, since: str | None, actor: str | None, action: str | None, request_id: str | None,
+               limit: int, as_json: bool) -> None:
     """List events, newest first."""
     events = audit.list_events(OPERATOR, since=utcnow() - parse_age(since) if since else None, who=actor,
-                               action=action, limit=limit)
+                               action=action, request_id=request_id, limit=limit)
     rows = [audit.event_summary(e) for e in events]
     if not as_json:
         for row in rows:
             row["details"] = json.dumps(row["details"], separators=(",", ":"))
-    emit(rows, as_json, ["id", "at", "actor", "source", "action", "target", "details"])
+    emit(rows, as_json, ["id", "at", "actor", "source", "action", "target", "request_id", "details"])
 
 
 @audit_group.command("purge")

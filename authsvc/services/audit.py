@@ -16,6 +16,7 @@ import json
 from sqlalchemy import delete, insert, select
 
 from ..core.policy import Principal, may_manage_users
+from ..logs import current_request_id
 from ..store.models import PRINCIPAL_NAME_MAX, AuditEvent, db, utcnow
 from .errors import Forbidden
 
@@ -39,11 +40,11 @@ def record(actor: Principal | str, action: str, target: str = "", **details) -> 
     # work, which would cost more than the insert itself on the token path.
     db.session.connection().execute(insert(_events).values(
         at=utcnow(), actor=subject[:PRINCIPAL_NAME_MAX], source=current_source(), action=action, target=target[:300],
-        details=json.dumps(details, separators=(",", ":"))))
+        details=json.dumps(details, separators=(",", ":")), request_id=current_request_id()))
 
 
 def list_events(actor: Principal, *, since: dt.datetime | None = None, who: str | None = None,
-                action: str | None = None, limit: int = 100) -> list[AuditEvent]:
+                action: str | None = None, request_id: str | None = None, limit: int = 100) -> list[AuditEvent]:
     """Newest first, filtered; for system administrators only."""
     if not may_manage_users(actor):
         raise Forbidden("only system administrators may read the audit log")
@@ -54,6 +55,8 @@ def list_events(actor: Principal, *, since: dt.datetime | None = None, who: str 
         query = query.where(AuditEvent.actor == who)
     if action is not None:
         query = query.where(AuditEvent.action.startswith(action, autoescape=True))
+    if request_id is not None:  # not indexed: combine with --since on a big log
+        query = query.where(AuditEvent.request_id == request_id)
     return list(db.session.execute(query).scalars())
 
 
@@ -71,4 +74,4 @@ def purge(actor: Principal, older_than: dt.timedelta) -> int:
 def event_summary(event: AuditEvent) -> dict:
     return {"id": event.id, "at": event.at.strftime("%Y-%m-%dT%H:%M:%SZ"), "actor": event.actor,
             "source": event.source, "action": event.action, "target": event.target,
-            "details": json.loads(event.details)}
+            "details": json.loads(event.details), "request_id": event.request_id}

@@ -125,6 +125,8 @@ class AuditEvent(db.Model):
     action: Mapped[str] = mapped_column(String(40), nullable=False)
     target: Mapped[str] = mapped_column(String(300), nullable=False, default="")
     details: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    #: The X-Request-ID of the HTTP request that caused it (as in the request log); NULL from the CLI.
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class LoginFailure(db.Model):

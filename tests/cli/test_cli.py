@@ -172,6 +172,8 @@ def test_audit_list_filters_and_purge(cli):
     only = json.loads(cli("audit", "list", "--json", "--action", "user.").output)
     assert [e["target"] for e in only] == ["alice"]
     assert json.loads(cli("audit", "list", "--json", "--actor", "nobody").output) == []
+    assert all(e["request_id"] is None for e in events)  # the CLI is not an HTTP request
+    assert json.loads(cli("audit", "list", "--json", "--request-id", "abc").output) == []
     assert "purged 0" in cli("audit", "purge", "--older-than", "1d").output
     assert "purged 3" in cli("audit", "purge", "--older-than", "0m").output  # the first purge is an event too
     assert [e["action"] for e in json.loads(cli("audit", "list", "--json").output)] == ["audit.purge"]

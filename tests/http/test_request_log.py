@@ -139,3 +139,21 @@ def test_configure_installs_one_stderr_handler_and_tags_records_with_the_request
     assert [(line["logger"], line["request_id"]) for line in lines] == [("authsvc", rid), ("authsvc.request", rid)]
     assert lines[0]["message"] == "unhandled error" and "RuntimeError: boom" in lines[0]["exception"]
     assert (lines[1]["level"], lines[1]["status"], lines[1]["outcome"]) == ("WARNING", 500, "error")
+
+
+def test_audit_events_carry_the_request_id_of_their_request(client, seeded):
+    """A security engineer can go from an audit event to the request's log line, and back."""
+    from authsvc.core.policy import OPERATOR
+    from authsvc.services import audit
+
+    client.get("/token", query_string={"service": "registry", "scope": "repository:priv/app:pull"},
+               headers={**basic("bob", PASSWORDS["bob"]), "X-Request-ID": "incident-42"})
+    client.get("/token", query_string={"service": "registry"},
+               headers={**basic("bob", "wrong-password"), "X-Request-ID": "incident-43"})
+    granted = audit.list_events(OPERATOR, request_id="incident-42")
+    assert [e.action for e in granted] == ["token.grant"] and granted[0].actor == "bob"
+    failed = audit.list_events(OPERATOR, request_id="incident-43")
+    assert [e.action for e in failed] == ["login.failure"]
+    assert audit.event_summary(failed[0])["request_id"] == "incident-43"
+    # Events outside a request (the seeding above ran as the CLI would) have none.
+    assert all(e.request_id is None for e in audit.list_events(OPERATOR, action="user."))
