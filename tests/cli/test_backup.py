@@ -11,7 +11,13 @@ import pytest
 from tests.cli.conftest import one_line_error
 from tests.conftest import SERVER_URL
 
-sqlite_only = pytest.mark.skipif(bool(SERVER_URL), reason="the SQLite copy; PostgreSQL is pg_dump's job")
+@pytest.fixture
+def on_sqlite(cli, monkeypatch):
+    """The SQLite copy is what these tests are about, so they use SQLite on both passes of the
+    suite (on PostgreSQL, backup copies only the keys: pg_dump's job)."""
+    monkeypatch.delenv("AUTHSVC_DATABASE_URL", raising=False)
+    cli("init")
+    return cli
 
 
 def users(cli) -> list[str]:
@@ -43,8 +49,8 @@ def test_backup_refuses_a_non_empty_destination(cli, tmp_path):
     assert (out / "something").read_text() == "keep me"
 
 
-@sqlite_only
-def test_restore_into_a_new_data_dir_brings_back_users_and_the_same_key(cli, tmp_path, monkeypatch):
+def test_restore_into_a_new_data_dir_brings_back_users_and_the_same_key(on_sqlite, tmp_path, monkeypatch):
+    cli = on_sqlite
     cli("user", "create", "alice", "--password-stdin", input="alice-pass-1\n")
     kid = json.loads(cli("keys", "show", "--json").stdout)["kid"]
     cli("backup", str(tmp_path / "backup"))
@@ -69,8 +75,8 @@ def test_restore_refuses_what_is_not_a_backup(cli, tmp_path):
     one_line_error(cli("restore", str(empty), ok=False), "is not an authsvc backup")
 
 
-@sqlite_only
-def test_backup_while_another_connection_writes(cli, tmp_path):
+def test_backup_while_another_connection_writes(on_sqlite, tmp_path):
+    cli = on_sqlite
     """The online backup API gives a consistent snapshot even with a write transaction open."""
     import sqlite3
     cli("user", "create", "alice", "--password-stdin", input="alice-pass-1\n")  # an audit event
