@@ -17,8 +17,8 @@ import os
 import time
 from pathlib import Path
 
-from .processes import Service, StartupFailed, describe, http_status, run, unavailable
-from .stack import REPO_ROOT, clean_environ
+from .processes import StartupFailed, describe, http_status, run
+from .stack import REPO_ROOT, DockerDaemon
 
 #: Persistent cache: debootstrap tarballs and this dockerd's data-root (images).  Not an
 #: AUTHSVC_* variable: authsvc refuses unknown ones, and this one is the tests' own.
@@ -62,66 +62,11 @@ class CacheLock:
             self.fd = None
 
 
-class CachedDockerd:
-    """dockerd with its data-root in the cache and everything else under ``root`` (short: sockets)."""
+class CachedDockerd(DockerDaemon):
+    """The suite's private dockerd, with its data-root (the images) in the persistent cache."""
 
     def __init__(self, root: Path, binaries: dict[str, str]):
-        self.root = root
-        self.bin = binaries
-        self.data_root = CACHE_DIR / "docker"
-        self.socket = root / "s"
-        self.exec_root = root / "e"
-        self.service: Service | None = None
-
-    @property
-    def host(self) -> str:
-        return f"unix://{self.socket}"
-
-    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return clean_environ({"DOCKER_HOST": self.host, **(extra or {})})
-
-    def start(self) -> None:
-        if os.geteuid() != 0:
-            unavailable("dockerd must run as root (the deployment test starts its own daemon)")
-        self.data_root.mkdir(parents=True, exist_ok=True)
-        argv = [self.bin["dockerd"], "--iptables=false", "--ip6tables=false", "--bridge=none",
-                "--storage-driver=vfs", "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
-                "-H", self.host, "--pidfile", str(self.root / "p")]
-        self.service = Service("dockerd (deployment)", argv, env=clean_environ(),
-                               log_path=self.root / "dockerd.log").start()
-        try:
-            self.service.wait_ready(self._answers, timeout=60, what="`docker version` succeeded")
-            return
-        except StartupFailed as exc:
-            failure = str(exc)
-        self.stop()
-        unavailable(f"dockerd cannot start: {failure}")  # outside the except: no chained traceback
-
-    def _answers(self) -> bool:
-        return self.docker("version", timeout=10).returncode == 0
-
-    def docker(self, *args: str, env: dict[str, str] | None = None, input: str | None = None,
-               timeout: float = 300):
-        return run([self.bin["/usr/bin/docker"], *args], env=self.env(env), input=input, timeout=timeout)
-
-    def stop(self) -> None:
-        if self.service is not None:
-            self.service.stop(timeout=30)
-            self.service = None
-        # dockerd leaves its network namespace bind-mounted under the exec-root; without the
-        # unmount the session directory cannot be removed.
-        for mount in _mounts_under(self.root):
-            run(["umount", "-l", mount], timeout=30)
-
-
-def _mounts_under(root: Path) -> list[str]:
-    try:
-        lines = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return []
-    prefix = str(root).rstrip("/") + "/"
-    points = [line.split()[1] for line in lines if len(line.split()) > 1]
-    return sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True)
+        super().__init__(root, binaries, data_root=CACHE_DIR / "docker", name="dockerd (deployment)")
 
 
 def build_images(daemon: CachedDockerd, log: Path, timings: dict[str, float]) -> dict[str, str]:

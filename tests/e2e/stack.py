@@ -230,10 +230,14 @@ class Stack:
 class DockerDaemon:
     """A private dockerd on a unix socket under a short /tmp path (sun_path is ~108 bytes)."""
 
-    def __init__(self, root: Path, binaries: dict[str, str], *, database_url: str = ""):
+    def __init__(self, root: Path, binaries: dict[str, str], *, database_url: str = "",
+                 data_root: Path | None = None, name: str = "dockerd"):
+        """``data_root``: where images live, if they must outlive the session (a cache)."""
         self.root = root
         self.bin = binaries
         self.database_url = database_url
+        self.name = name
+        self.data_root = data_root or root / "d"
         self.socket = root / "s"
         self.exec_root = root / "e"
         self.service: Service | None = None
@@ -242,6 +246,9 @@ class DockerDaemon:
     def host(self) -> str:
         return f"unix://{self.socket}"
 
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return clean_environ({"DOCKER_HOST": self.host, **(extra or {})})
+
     @property
     def containerd_socket(self) -> Path:
         return self.exec_root / "containerd" / "containerd.sock"
@@ -249,10 +256,11 @@ class DockerDaemon:
     def start(self) -> None:
         if os.geteuid() != 0:
             unavailable("dockerd must run as root (the suite starts its own daemon)")
+        self.data_root.mkdir(parents=True, exist_ok=True)
         argv = [self.bin["dockerd"], "--iptables=false", "--ip6tables=false", "--bridge=none",
-                "--storage-driver=vfs", "--data-root", str(self.root / "d"), "--exec-root", str(self.exec_root),
+                "--storage-driver=vfs", "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
                 "-H", self.host, "--pidfile", str(self.root / "p")]
-        self.service = Service("dockerd", argv, env=clean_environ(), log_path=self.root / "dockerd.log").start()
+        self.service = Service(self.name, argv, env=clean_environ(), log_path=self.root / "dockerd.log").start()
         try:
             self.service.wait_ready(self._answers, timeout=STARTUP_TIMEOUT, what="`docker version` succeeded")
             self.service.wait_ready(self.containerd_socket.exists, timeout=STARTUP_TIMEOUT,
@@ -264,16 +272,23 @@ class DockerDaemon:
         unavailable(f"dockerd cannot start: {failure}")  # outside the except: no chained traceback
 
     def _answers(self) -> bool:
-        result = run([self.bin["/usr/bin/docker"], "version"], env=clean_environ({"DOCKER_HOST": self.host}),
-                     timeout=10)
-        return result.returncode == 0
+        return self.docker("version", timeout=10).returncode == 0
+
+    def docker(self, *args: str, env: dict[str, str] | None = None, input: str | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess:
+        return run([self.bin["/usr/bin/docker"], *args], env=self.env(env), input=input, timeout=timeout)
 
     def stop(self) -> None:
         containerd_pid = self._our_containerd_pid()
         if self.service is not None:
             self.service.stop(timeout=30)
+            self.service = None
         if containerd_pid is not None and self._our_containerd_pid() == containerd_pid:
             os.kill(containerd_pid, signal.SIGKILL)  # dockerd normally stops it; never leave it behind
+        # dockerd leaves the network namespaces of containers it ran bind-mounted under the
+        # exec-root; without the unmount the session directory cannot be removed.
+        for mount in _mounts_under(self.root):
+            run(["umount", "-l", mount], timeout=30)
 
     def _our_containerd_pid(self) -> int | None:
         """The pid of the containerd this dockerd started, if it still runs (checked by its cmdline)."""
@@ -283,3 +298,14 @@ class DockerDaemon:
         except (OSError, ValueError):
             return None
         return pid if str(self.exec_root) in cmdline else None
+
+
+def _mounts_under(root: Path) -> list[str]:
+    """Mount points below ``root``, deepest first."""
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return []
+    prefix = str(root).rstrip("/") + "/"
+    points = [line.split()[1] for line in lines if len(line.split()) > 1]
+    return sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True)
