@@ -56,7 +56,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     context = ServiceContext(settings)
     app.extensions["authsvc"] = context
 
-    from .web import api, deadline, errors, health, metrics, notifications, requestlog, token
+    from .web import api, deadline, errors, health, metrics, notifications, requestlog, token, unit
     errors.register(app)
     requestlog.register(app)  # first: it times the whole request and ids every record it logs
     if serving:
@@ -67,7 +67,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     app.register_blueprint(api.create_blueprint())
     if settings.metrics_enabled:
         app.register_blueprint(metrics.create_blueprint(settings.metrics_token))
-    app.before_request(_note_source)
+    unit.register(app)  # last: its after-request hook must run first
 
     with app.app_context():
         schema.configure_sqlite(db.engine)
@@ -82,14 +82,6 @@ def _prepare_sqlite_file(path: Path) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-
-
-def _note_source() -> None:
-    """Every audit event and throttle counter of this request names the client's address."""
-    from flask import request
-
-    from .services import audit
-    audit.set_source(request.remote_addr or "")
 
 
 def _engine_options(url: str) -> dict:

@@ -19,6 +19,7 @@ from authsvc.core.policy import OPERATOR
 from authsvc.services import accounts, projects
 from authsvc.store import schema
 from authsvc.store.models import db
+from tests.support.units import call
 
 FAST_BCRYPT = 4
 PASSWORDS = {"root": "root-pass-1", "alice": "alice-pass-1", "bob": "bob-pass-1", "carol": "carol-pass-1",
@@ -112,12 +113,12 @@ def seed() -> None:
     """root (system admin); projects 'pub' (public) and 'priv' (private), both owned by alice;
     bob developer, carol guest, dave maintainer in both; erin a member of nothing."""
     for name, password in PASSWORDS.items():
-        accounts.create_user(OPERATOR, name, password, is_admin=(name == "root"))
+        call(accounts.create_user, OPERATOR, name, password, is_admin=(name == "root"))
     for project, public in (("pub", True), ("priv", False)):
-        projects.create_project(OPERATOR, project, public=public, owner="alice")
-        projects.add_member(OPERATOR, project, "bob", "developer")
-        projects.add_member(OPERATOR, project, "carol", "guest")
-        projects.add_member(OPERATOR, project, "dave", "maintainer")
+        call(projects.create_project, OPERATOR, project, public=public, owner="alice")
+        call(projects.add_member, OPERATOR, project, "bob", "developer")
+        call(projects.add_member, OPERATOR, project, "carol", "guest")
+        call(projects.add_member, OPERATOR, project, "dave", "maintainer")
 
 
 @pytest.fixture

@@ -15,18 +15,18 @@ from .common import fail, with_app
 
 @click.command()
 @with_app(check_schema=False)
-def init(ctx) -> None:
+def init(uow) -> None:
     """Create or upgrade the database schema and create the signing key if absent.
 
     Safe to run again: nothing that exists is replaced.
     """
     schema.upgrade(db.engine)
-    created = ctx.ensure_keys()
-    settings = ctx.settings
+    created = uow.context.ensure_keys()
+    settings = uow.settings
     click.echo(f"database: {schema.current_revision(db.engine)} (schema current)")
     click.echo(f"signing key: {settings.signing_key_path} ({'created' if created else 'kept'})")
     click.echo(f"certificate bundle for the registry: {settings.trust_bundle_path}")
-    click.echo(f"key id: {ctx.signer.kid}")
+    click.echo(f"key id: {uow.signer.kid}")
 
 
 @click.group("db")
@@ -36,7 +36,7 @@ def db_group() -> None:
 
 @db_group.command("upgrade")
 @with_app(check_schema=False)
-def db_upgrade(ctx) -> None:
+def db_upgrade(uow) -> None:
     """Apply pending schema migrations, keeping every stored row."""
     schema.upgrade(db.engine)
     click.echo(f"database: {schema.current_revision(db.engine)}")
@@ -46,7 +46,7 @@ def db_upgrade(ctx) -> None:
 @click.option("--wait", type=click.IntRange(0, 3600), default=0, show_default=True, metavar="SECONDS",
               help="Keep checking this long (the database starting, another instance migrating).")
 @with_app(check_schema=False)
-def db_check(ctx, wait: int) -> None:
+def db_check(uow, wait: int) -> None:
     """Exit 0 once the schema is exactly what this release needs, 1 otherwise.
 
     For start-up ordering: an init container or ExecStartPre that must not start workers
@@ -71,7 +71,7 @@ def db_check(ctx, wait: int) -> None:
 
 @db_group.command("current")
 @with_app(check_schema=False)
-def db_current(ctx) -> None:
+def db_current(uow) -> None:
     """Print the schema revision of the database and the one this release needs."""
     click.echo(f"database: {schema.current_revision(db.engine) or 'empty'}; "
                f"this release: {schema.head_revision()}")
@@ -80,13 +80,13 @@ def db_current(ctx) -> None:
 @click.command()
 @click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
 @with_app
-def backup(ctx, destination: Path) -> None:
+def backup(uow, destination: Path) -> None:
     """Copy the database (SQLite, consistent while running) and every key file into DESTINATION.
 
     The directory is created 0700, its files 0600.  With PostgreSQL, back the database up with
     pg_dump as well: this copies the keys only.
     """
-    manifest = backup_service.create(ctx, destination)
+    manifest = backup_service.create(uow, destination)
     click.echo(f"backup in {destination}: database {manifest['database']}; "
                f"files {', '.join(sorted(manifest['files']))}; schema {manifest['schema_revision']}")
 
@@ -95,10 +95,10 @@ def backup(ctx, destination: Path) -> None:
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Replace existing files (the data directory is not empty).")
 @with_app(check_schema=False)
-def restore(ctx, source: Path, overwrite: bool) -> None:
+def restore(uow, source: Path, overwrite: bool) -> None:
     """Put a backup made by 'authsvc backup' back, with authsvc stopped; then upgrade the schema."""
-    manifest = backup_service.restore(ctx, source, overwrite=overwrite)
-    click.echo(f"restored the backup of {manifest['created_at']} into {ctx.settings.data_dir}; "
+    manifest = backup_service.restore(uow, source, overwrite=overwrite)
+    click.echo(f"restored the backup of {manifest['created_at']} into {uow.settings.data_dir}; "
                f"database: {schema.current_revision(db.engine)}")
 
 

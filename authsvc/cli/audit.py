@@ -25,10 +25,10 @@ def audit_group() -> None:
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100000))
 @json_option
 @with_app
-def audit_list(ctx, since: str | None, actor: str | None, action: str | None, request_id: str | None,
+def audit_list(uow, since: str | None, actor: str | None, action: str | None, request_id: str | None,
                limit: int, as_json: bool) -> None:
     """List events, newest first."""
-    events = audit.list_events(OPERATOR, since=utcnow() - parse_age(since) if since else None, who=actor,
+    events = audit.list_events(uow, OPERATOR, since=utcnow() - parse_age(since) if since else None, who=actor,
                                action=action, request_id=request_id, limit=limit)
     rows = [audit.event_summary(e) for e in events]
     if not as_json:
@@ -40,7 +40,7 @@ def audit_list(ctx, since: str | None, actor: str | None, action: str | None, re
 @audit_group.command("purge")
 @click.option("--older-than", "older_than", required=True, help="Age like 90d, 12h or 90m.")
 @with_app
-def audit_purge(ctx, older_than: str) -> None:
+def audit_purge(uow, older_than: str) -> None:
     """Delete events older than the given age."""
-    count = audit.purge(OPERATOR, parse_age(older_than))
+    count = audit.purge(uow, OPERATOR, parse_age(older_than))
     click.echo(f"purged {count} audit event(s)")

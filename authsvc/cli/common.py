@@ -12,8 +12,8 @@ import sys
 import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from ..services import audit
 from ..services.errors import ServiceError
+from ..services.unit_of_work import UnitOfWork
 from ..settings import SettingsError
 from ..signing.keys import KeyFileError
 
@@ -26,11 +26,14 @@ def fail(message: str) -> None:
 
 
 def with_app(func=None, *, check_schema: bool = True):
-    """Run the command inside the app context, mapping every known failure to one line.
+    """Run the command as one unit of work inside the app context, mapping every known failure
+    to one line.
 
-    Commands other than those that create the schema first check that the
-    database is at this release's revision, so a fresh or outdated database
-    is reported as 'run authsvc init' rather than as an SQL error.
+    The command gets the :class:`UnitOfWork` as its first argument and passes it to the
+    services; when the command returns, the unit is committed, and when it fails, rolled back,
+    so a command that fails half-way changes nothing.  Commands other than those that create
+    the schema first check that the database is at this release's revision, so a fresh or
+    outdated database is reported as 'run authsvc init' rather than as an SQL error.
     """
     if func is None:
         return functools.partial(with_app, check_schema=check_schema)
@@ -46,10 +49,16 @@ def with_app(func=None, *, check_schema: bool = True):
             fail(str(exc))
         try:
             with app.app_context():
-                audit.set_source(f"cli:{_os_user()}")
                 if check_schema and schema.current_revision(db.engine) != schema.head_revision():
                     fail("the database schema is missing or outdated: run 'authsvc init'")
-                return func(app.extensions["authsvc"], *args, **kwargs)
+                uow = UnitOfWork(app.extensions["authsvc"], db.session, source=f"cli:{_os_user()}")
+                try:
+                    result = func(uow, *args, **kwargs)
+                except BaseException:
+                    uow.rollback()
+                    raise
+                uow.commit()
+                return result
         except ServiceError as exc:
             fail(exc.message)
         except KeyFileError as exc:

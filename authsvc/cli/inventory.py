@@ -21,9 +21,9 @@ def repo_group() -> None:
 @click.argument("project")
 @json_option
 @with_app
-def repo_list(ctx, project: str, as_json: bool) -> None:
+def repo_list(uow, project: str, as_json: bool) -> None:
     """List the repositories of PROJECT, with their number of tags."""
-    repositories, _ = inventory.list_repositories(OPERATOR, project)
+    repositories, _ = inventory.list_repositories(uow, OPERATOR, project)
     emit([inventory.repository_summary(r) for r in repositories], as_json, ["name", "tags", "updated_at"])
 
 
@@ -36,11 +36,11 @@ def tag_group() -> None:
 @click.argument("repository", metavar="PROJECT/REPO")
 @json_option
 @with_app
-def tag_list(ctx, repository: str, as_json: bool) -> None:
+def tag_list(uow, repository: str, as_json: bool) -> None:
     """List the tags of a repository (PROJECT/REPO, e.g. web/app or web/team/app)."""
     project, _, path = repository.partition("/")
     if not project or not path:
         fail(f"{repository[:80]!r} is not PROJECT/REPO (e.g. web/app)")
-    tags, _ = inventory.list_tags(OPERATOR, project, path)
+    tags, _ = inventory.list_tags(uow, OPERATOR, project, path)
     emit([inventory.tag_summary(t) for t in tags], as_json,
          ["name", "digest", "media_type", "size", "pushed_by", "pushed_at"])

@@ -19,13 +19,13 @@ from ..signing import rotation
 from .common import fail, with_app
 
 
-def _registry_http_secret(ctx) -> str:
+def _registry_http_secret(uow) -> str:
     """The registry's ``http.secret``, made once and kept (0600) in the data dir.
 
     Registries behind one load balancer must share it, or uploads that hop
     between them fail; a random one per start would break exactly that.
     """
-    path = Path(ctx.settings.data_dir, "registry-http-secret")
+    path = Path(uow.settings.data_dir, "registry-http-secret")
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -38,17 +38,17 @@ def _q(value: str) -> str:
     return json.dumps(value)
 
 
-def auth_section(ctx, *, service: str, registry_version: int, indent: str = "",
+def auth_section(uow, *, service: str, registry_version: int, indent: str = "",
                  trust_bundle: str | None = None, jwks: str | None = None) -> str:
     """``trust_bundle``/``jwks``: the files' paths as the registry sees them (a container's mount),
     when not the paths on this machine."""
-    s = ctx.settings
+    s = uow.settings
     bundle = trust_bundle or str(s.trust_bundle_path.resolve())
     lines = ["auth:", "  token:", f"    realm: {_q(s.realm)}", f"    service: {_q(service)}",
              f"    issuer: {_q(s.issuer)}", f"    rootcertbundle: {_q(bundle)}"]
     if registry_version >= 3:
         lines += [f"    jwks: {_q(jwks or str(s.jwks_path.resolve()))}",
-                  f"    signingalgorithms: [{_q(ctx.signing_material.algorithm)}]"]
+                  f"    signingalgorithms: [{_q(uow.context.signing_material.algorithm)}]"]
     return "\n".join(indent + line for line in lines) + "\n"
 
 
@@ -61,7 +61,7 @@ def default_events_url(settings) -> str:
     return urlunsplit((scheme, netloc, path.rstrip("/") + EVENTS_PATH, "", ""))
 
 
-def notifications_section(ctx, *, url: str) -> str:
+def notifications_section(uow, *, url: str) -> str:
     """The registry's ``notifications`` endpoint for the repository inventory.
 
     Blobs (``application/octet-stream``) and pulls change no inventory, so the registry is told not
@@ -69,7 +69,7 @@ def notifications_section(ctx, *, url: str) -> str:
     The registry retries an unanswered event every ``backoff`` after ``threshold`` failures, forever,
     holding later events back meanwhile; authsvc answers 200 to every well-formed envelope.
     """
-    bearer = _q("Bearer " + ctx.settings.notification_secret)
+    bearer = _q("Bearer " + uow.settings.notification_secret)
     lines = ["notifications:", "  endpoints:", '    - name: "authsvc"', f"      url: {_q(url)}", "      headers:",
              f"        Authorization: [{bearer}]", "      timeout: 5s", "      threshold: 5", "      backoff: 1s",
              '      ignoredmediatypes: ["application/octet-stream"]', "      ignore:",
@@ -92,7 +92,7 @@ def notifications_section(ctx, *, url: str) -> str:
 @click.option("--no-http-secret", is_flag=True,
               help="With --full: leave http.secret out (give the registry REGISTRY_HTTP_SECRET instead).")
 @with_app
-def registry_config(ctx, service: str | None, registry_version: int, full: bool, addr: str,
+def registry_config(uow, service: str | None, registry_version: int, full: bool, addr: str,
                     storage: str, events_url: str | None, trust_bundle: str | None, jwks_path: str | None,
                     no_http_secret: bool) -> None:
     """Print the registry's auth.token configuration (YAML) that trusts this authsvc.
@@ -100,28 +100,28 @@ def registry_config(ctx, service: str | None, registry_version: int, full: bool,
     With notification_secret set, also the notifications endpoint that keeps the repository
     inventory.
     """
-    service = service or ctx.settings.services[0]
-    if service not in ctx.settings.services:
-        fail(f"service {service!r} is not among the configured services {list(ctx.settings.services)}")
-    if events_url is not None and not ctx.settings.notification_secret:
+    service = service or uow.settings.services[0]
+    if service not in uow.settings.services:
+        fail(f"service {service!r} is not among the configured services {list(uow.settings.services)}")
+    if events_url is not None and not uow.settings.notification_secret:
         fail("--events-url needs notification_secret: set it (e.g. AUTHSVC_NOTIFICATION_SECRET) first")
     if events_url is not None and not events_url.startswith(("http://", "https://")):
         fail("--events-url must be an http:// or https:// URL")
     for option, value in (("--trust-bundle", trust_bundle), ("--jwks-path", jwks_path)):
         if value is not None and not value.startswith("/"):
             fail(f"{option} must be an absolute path (as the registry sees it)")
-    ctx.publish_trust()  # the bundle (and JWKS) named below exist and are current
+    uow.context.publish_trust()  # the bundle (and JWKS) named below exist and are current
     out = ""
     if full:
         out += ("version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n"
                 f"    rootdirectory: {_q(storage)}\n  delete:\n    enabled: true\n"
                 f"http:\n  addr: {_q(addr)}\n"
-                + ("" if no_http_secret else f"  secret: {_q(_registry_http_secret(ctx))}\n")
+                + ("" if no_http_secret else f"  secret: {_q(_registry_http_secret(uow))}\n")
                 + "  headers:\n    X-Content-Type-Options: [nosniff]\n")
-    out += auth_section(ctx, service=service, registry_version=registry_version, trust_bundle=trust_bundle,
+    out += auth_section(uow, service=service, registry_version=registry_version, trust_bundle=trust_bundle,
                         jwks=jwks_path)
-    if ctx.settings.notification_secret:
-        out += notifications_section(ctx, url=events_url or default_events_url(ctx.settings))
+    if uow.settings.notification_secret:
+        out += notifications_section(uow, url=events_url or default_events_url(uow.settings))
     click.echo(out, nl=False)
 
 
@@ -133,17 +133,17 @@ def keys_group() -> None:
 @keys_group.command("show")
 @click.option("--json", "as_json", is_flag=True)
 @with_app
-def keys_show(ctx, as_json: bool) -> None:
+def keys_show(uow, as_json: bool) -> None:
     """The signing key (kids for both registry generations), certificate expiry, rotation state."""
-    material = ctx.signing_material
+    material = uow.context.signing_material
     not_after = material.certificate.not_valid_after_utc
-    state = key_rotation.status(ctx)
+    state = key_rotation.status(uow)
     info = {
         "algorithm": material.algorithm,
-        "kid": ctx.signer.kid,
+        "kid": uow.signer.kid,
         "libtrust_kid": material.libtrust_kid,
         "jwk_thumbprint": material.thumbprint,
-        "certificate": str(ctx.settings.signing_cert_path),
+        "certificate": str(uow.settings.signing_cert_path),
         "not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "days_left": int(rotation.days_left(material.certificate)),
         "trust_bundle": state["bundle"],
@@ -174,16 +174,16 @@ def _warn_about_expiry(days_left: int) -> None:
 
 @keys_group.command("bundle")
 @with_app
-def keys_bundle(ctx) -> None:
+def keys_bundle(uow) -> None:
     """Print the trust bundle (PEM): every certificate the registry's rootcertbundle must hold."""
-    click.echo(rotation.bundle_pem(rotation.trusted_keys(ctx.key_paths)).decode(), nl=False)
+    click.echo(rotation.bundle_pem(rotation.trusted_keys(uow.context.key_paths)).decode(), nl=False)
 
 
 @keys_group.command("jwks")
 @with_app
-def keys_jwks(ctx) -> None:
+def keys_jwks(uow) -> None:
     """Print the JWKS document for registry 3.x's auth.token.jwks (every trusted key)."""
-    document = rotation.jwks_document(rotation.trusted_keys(ctx.key_paths), kid_format=ctx.settings.kid_format)
+    document = rotation.jwks_document(rotation.trusted_keys(uow.context.key_paths), kid_format=uow.settings.kid_format)
     click.echo(json.dumps(document, indent=2))
 
 
@@ -199,23 +199,23 @@ ca_option = click.option("--ca-file", type=click.Path(exists=True, dir_okay=Fals
               help="With --registry: how long to wait for the registries to be restarted.")
 @ca_option
 @with_app
-def keys_rotate(ctx, registries: tuple[str, ...], wait: int, ca_file: str | None) -> None:
+def keys_rotate(uow, registries: tuple[str, ...], wait: int, ca_file: str | None) -> None:
     """Start a key rotation: create the next key and publish a bundle trusting old and new.
 
     Then restart the registries (they read the bundle at start).  With --registry, the switch to
     the new key happens here as soon as every registry named accepts it; without, run
     'authsvc keys activate --registry URL' after the restart.
     """
-    kid, created = key_rotation.stage(ctx)
-    paths = ctx.key_paths
+    kid, created = key_rotation.stage(uow)
+    paths = uow.context.key_paths
     click.echo(f"next key: {kid} ({'created' if created else 'already staged'}) in {paths.next_key}")
     click.echo(f"published: {paths.bundle} and {paths.jwks} (active + next)")
     if not registries:
         click.echo("next: restart every registry that uses the bundle, then run "
                    "'authsvc keys activate --registry URL'")
         return
-    verdicts = key_rotation.wait_until_trusted(ctx, list(registries), timeout=wait, ca_file=ca_file)
-    _activate_if_trusted(ctx, verdicts)
+    verdicts = key_rotation.wait_until_trusted(uow, list(registries), timeout=wait, ca_file=ca_file)
+    _activate_if_trusted(uow, verdicts)
 
 
 @keys_group.command("activate")
@@ -224,7 +224,7 @@ def keys_rotate(ctx, registries: tuple[str, ...], wait: int, ca_file: str | None
               help="Switch without asking any registry (every pull fails until they trust the new key).")
 @ca_option
 @with_app
-def keys_activate(ctx, registries: tuple[str, ...], skip_registry_check: bool, ca_file: str | None) -> None:
+def keys_activate(uow, registries: tuple[str, ...], skip_registry_check: bool, ca_file: str | None) -> None:
     """Sign with the staged key from now on, once the registries accept it.
 
     Running authsvc workers switch within seconds; the old certificate stays in the bundle
@@ -233,29 +233,29 @@ def keys_activate(ctx, registries: tuple[str, ...], skip_registry_check: bool, c
     if not registries and not skip_registry_check:
         fail("name every registry that must trust the new key with --registry URL "
              "(or --skip-registry-check to switch without asking them)")
-    verdicts = key_rotation.probe_next_key(ctx, list(registries), ca_file=ca_file) if registries else []
-    _activate_if_trusted(ctx, verdicts)
+    verdicts = key_rotation.probe_next_key(uow, list(registries), ca_file=ca_file) if registries else []
+    _activate_if_trusted(uow, verdicts)
 
 
-def _activate_if_trusted(ctx, verdicts) -> None:
+def _activate_if_trusted(uow, verdicts) -> None:
     for verdict in verdicts:
         mark = "accepts" if verdict.accepted else "does NOT accept"
         click.echo(f"registry {verdict.url} {mark} the new key ({verdict.detail})")
     if not all(v.accepted for v in verdicts):
         fail("not switching: restart the registries above with the new bundle "
-             f"({ctx.key_paths.bundle}), then run 'authsvc keys activate --registry URL'")
-    kid = key_rotation.activate(ctx)
+             f"({uow.context.key_paths.bundle}), then run 'authsvc keys activate --registry URL'")
+    kid = key_rotation.activate(uow)
     click.echo(f"signing with {kid} now; running workers switch within seconds")
-    click.echo(f"later: 'authsvc keys retire' after {ctx.settings.token_ttl + 10} s, when the old key's "
+    click.echo(f"later: 'authsvc keys retire' after {uow.settings.token_ttl + 10} s, when the old key's "
                "tokens have expired; then restart the registries")
 
 
 @keys_group.command("retire")
 @click.option("--force", is_flag=True, help="Drop the old key now, failing its unexpired tokens.")
 @with_app
-def keys_retire(ctx, force: bool) -> None:
+def keys_retire(uow, force: bool) -> None:
     """Finish a rotation: drop the previous key from the bundle once its tokens have expired."""
-    kid = key_rotation.retire(ctx, force=force)
-    click.echo(f"retired {kid}; {ctx.key_paths.bundle} now holds "
-               f"{len(rotation.trusted_keys(ctx.key_paths))} certificate(s): restart the registries to stop "
+    kid = key_rotation.retire(uow, force=force)
+    click.echo(f"retired {kid}; {uow.context.key_paths.bundle} now holds "
+               f"{len(rotation.trusted_keys(uow.context.key_paths))} certificate(s): restart the registries to stop "
                "trusting it")

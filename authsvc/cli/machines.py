@@ -9,7 +9,7 @@ import click
 from ..core.policy import OPERATOR
 from ..services import personal_tokens, pull_secrets, robots
 from ..store.models import utcnow
-from .common import emit, fail, json_option, parse_age, with_app
+from .common import emit, json_option, parse_age, with_app
 
 expiry_options = [
     click.option("--expires-in", "expires_in", help="Lifetime like 90d, 12h (required unless --no-expiry)."),
@@ -23,10 +23,11 @@ def _with_expiry(func):
     return func
 
 
-def _expires_at(expires_in: str | None, no_expiry: bool):
-    if no_expiry == (expires_in is not None):
-        fail("give either --expires-in DURATION or --no-expiry")
-    return None if no_expiry else utcnow() + parse_age(expires_in)
+def _expiry(expires_in: str | None, no_expiry: bool) -> dict:
+    """The options as the service takes them; the service decides (every robot expires unless
+    its creator explicitly asks otherwise)."""
+    return {"expires_at": utcnow() + parse_age(expires_in) if expires_in is not None else None,
+            "never_expires": no_expiry}
 
 
 def _show_secret(login: str, secret: str, as_json: bool) -> None:
@@ -52,10 +53,10 @@ def robot_group() -> None:
 @_with_expiry
 @json_option
 @with_app
-def robot_create(ctx, project, name, actions, description, expires_in, no_expiry, as_json) -> None:
+def robot_create(uow, project, name, actions, description, expires_in, no_expiry, as_json) -> None:
     """Create a robot in PROJECT and print its login and secret (shown once)."""
-    created = robots.create(OPERATOR, project, name, actions=actions, description=description,
-                            expires_at=_expires_at(expires_in, no_expiry))
+    created = robots.create(uow, OPERATOR, project, name, actions=actions, description=description,
+                            **_expiry(expires_in, no_expiry))
     _show_secret(created.login, created.secret, as_json)
 
 
@@ -63,9 +64,9 @@ def robot_create(ctx, project, name, actions, description, expires_in, no_expiry
 @click.argument("project")
 @json_option
 @with_app
-def robot_list(ctx, project, as_json) -> None:
+def robot_list(uow, project, as_json) -> None:
     """List the robots of PROJECT."""
-    rows = [robots.robot_summary(r, project) for r in robots.list_robots(OPERATOR, project)]
+    rows = [robots.robot_summary(r, project) for r in robots.list_robots(uow, OPERATOR, project)]
     if not as_json:
         for row in rows:
             row["actions"] = ",".join(row["actions"])
@@ -76,9 +77,9 @@ def robot_list(ctx, project, as_json) -> None:
 @click.argument("project")
 @click.argument("name")
 @with_app
-def robot_disable(ctx, project, name) -> None:
+def robot_disable(uow, project, name) -> None:
     """Refuse the robot's logins from now on (reversible with enable)."""
-    robots.set_disabled(OPERATOR, project, name, True)
+    robots.set_disabled(uow, OPERATOR, project, name, True)
     click.echo(f"disabled robot {name} of {project}")
 
 
@@ -86,9 +87,9 @@ def robot_disable(ctx, project, name) -> None:
 @click.argument("project")
 @click.argument("name")
 @with_app
-def robot_enable(ctx, project, name) -> None:
+def robot_enable(uow, project, name) -> None:
     """Accept the robot's logins again."""
-    robots.set_disabled(OPERATOR, project, name, False)
+    robots.set_disabled(uow, OPERATOR, project, name, False)
     click.echo(f"enabled robot {name} of {project}")
 
 
@@ -97,9 +98,9 @@ def robot_enable(ctx, project, name) -> None:
 @click.argument("name")
 @json_option
 @with_app
-def robot_rekey(ctx, project, name, as_json) -> None:
+def robot_rekey(uow, project, name, as_json) -> None:
     """Give the robot a new secret; the old one stops working at once."""
-    created = robots.rekey(OPERATOR, project, name)
+    created = robots.rekey(uow, OPERATOR, project, name)
     _show_secret(created.login, created.secret, as_json)
 
 
@@ -107,9 +108,9 @@ def robot_rekey(ctx, project, name, as_json) -> None:
 @click.argument("project")
 @click.argument("name")
 @with_app
-def robot_delete(ctx, project, name) -> None:
+def robot_delete(uow, project, name) -> None:
     """Delete the robot."""
-    robots.delete(OPERATOR, project, name)
+    robots.delete(uow, OPERATOR, project, name)
     click.echo(f"deleted robot {name} of {project}")
 
 
@@ -123,12 +124,13 @@ def pat_group() -> None:
 @pat_group.command("create")
 @click.argument("user")
 @click.argument("name")
-@click.option("--expires-in", "expires_in", default="90d", show_default=True, help="At most 366d.")
+@click.option("--expires-in", "expires_in", default=f"{personal_tokens.DEFAULT_LIFETIME.days}d", show_default=True,
+              help=f"At most {personal_tokens.MAX_LIFETIME.days}d.")
 @json_option
 @with_app
-def pat_create(ctx, user, name, expires_in, as_json) -> None:
+def pat_create(uow, user, name, expires_in, as_json) -> None:
     """Create a token for USER and print it (shown once)."""
-    created = personal_tokens.create(OPERATOR, user, name, expires_in=parse_age(expires_in))
+    created = personal_tokens.create(uow, OPERATOR, user, name, expires_in=parse_age(expires_in))
     _show_secret(user, created.token, as_json)
 
 
@@ -136,9 +138,9 @@ def pat_create(ctx, user, name, expires_in, as_json) -> None:
 @click.argument("user")
 @json_option
 @with_app
-def pat_list(ctx, user, as_json) -> None:
+def pat_list(uow, user, as_json) -> None:
     """List USER's tokens with creation, expiry and last use (never the tokens)."""
-    rows = [personal_tokens.token_summary(t) for t in personal_tokens.list_tokens(OPERATOR, user)]
+    rows = [personal_tokens.token_summary(t) for t in personal_tokens.list_tokens(uow, OPERATOR, user)]
     emit(rows, as_json, ["name", "created_at", "expires_at", "last_used_at"])
 
 
@@ -146,9 +148,9 @@ def pat_list(ctx, user, as_json) -> None:
 @click.argument("user")
 @click.argument("name")
 @with_app
-def pat_revoke(ctx, user, name) -> None:
+def pat_revoke(uow, user, name) -> None:
     """Revoke one of USER's tokens."""
-    personal_tokens.revoke(OPERATOR, user, name)
+    personal_tokens.revoke(uow, OPERATOR, user, name)
     click.echo(f"revoked token {name} of {user}")
 
 
@@ -163,11 +165,10 @@ def pat_revoke(ctx, user, name) -> None:
 @click.option("--registry", "registry_host", help="Registry host[:port] (default: the registry_host setting).")
 @_with_expiry
 @with_app
-def pull_secret(ctx, project, namespace, name, robot, create_robot, registry_host, expires_in,
+def pull_secret(uow, project, namespace, name, robot, create_robot, registry_host, expires_in,
                 no_expiry) -> None:
     """Print a kubernetes.io/dockerconfigjson Secret for PROJECT, ready for kubectl apply -f -."""
-    expires_at = _expires_at(expires_in, no_expiry) if create_robot else None
-    secret = pull_secrets.issue(OPERATOR, project, namespace=namespace, name=name, robot=robot,
-                                create_robot=create_robot, expires_at=expires_at,
-                                registry_host=registry_host or ctx.settings.registry_host)
+    secret = pull_secrets.issue(uow, OPERATOR, project, namespace=namespace, name=name, robot=robot,
+                                create_robot=create_robot, registry_host=registry_host,
+                                **(_expiry(expires_in, no_expiry) if create_robot else {}))
     click.echo(secret.manifest, nl=False)

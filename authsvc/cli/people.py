@@ -26,20 +26,20 @@ def user_group() -> None:
 @click.option("--admin", is_flag=True, help="Make the user a system administrator.")
 @password_stdin
 @with_app
-def user_create(ctx, name: str, admin: bool, password_stdin: bool) -> None:
+def user_create(uow, name: str, admin: bool, password_stdin: bool) -> None:
     """Create a user (password from a prompt or --password-stdin, never from the command line)."""
-    accounts.check_new_user_name(name)  # refuse a bad or taken name before asking for a password
+    accounts.check_new_user_name(uow, name)  # refuse a bad or taken name before asking for a password
     password = read_password(password_stdin)
-    accounts.create_user(OPERATOR, name, password, is_admin=admin)
+    accounts.create_user(uow, OPERATOR, name, password, is_admin=admin)
     click.echo(f"created user {name}{' (system administrator)' if admin else ''}")
 
 
 @user_group.command("list")
 @json_option
 @with_app
-def user_list(ctx, as_json: bool) -> None:
+def user_list(uow, as_json: bool) -> None:
     """List users."""
-    emit([accounts.user_summary(u) for u in accounts.list_users(OPERATOR)[0]], as_json,
+    emit([accounts.user_summary(u) for u in accounts.list_users(uow, OPERATOR)[0]], as_json,
          ["name", "admin", "active", "created_at"])
 
 
@@ -47,11 +47,11 @@ def user_list(ctx, as_json: bool) -> None:
 @click.argument("name")
 @password_stdin
 @with_app
-def user_passwd(ctx, name: str, password_stdin: bool) -> None:
+def user_passwd(uow, name: str, password_stdin: bool) -> None:
     """Set a user's password; their refresh tokens stop working at once."""
-    accounts.get_user(name)  # fail before prompting for a password of a user that does not exist
+    accounts.get_user(uow, name)  # fail before prompting for a password of a user that does not exist
     password = read_password(password_stdin)
-    accounts.set_password(OPERATOR, name, password)
+    accounts.set_password(uow, OPERATOR, name, password)
     click.echo(f"password of {name} changed; existing logins must log in again")
 
 
@@ -60,9 +60,9 @@ def user_passwd(ctx, name: str, password_stdin: bool) -> None:
 @click.option("--admin/--no-admin", default=None, help="Grant or remove system administration.")
 @click.option("--active/--inactive", default=None, help="Re-enable or disable the account.")
 @with_app
-def user_update(ctx, name: str, admin: bool | None, active: bool | None) -> None:
+def user_update(uow, name: str, admin: bool | None, active: bool | None) -> None:
     """Change a user's administrator or active flag."""
-    user = accounts.update_user(OPERATOR, name, is_admin=admin, is_active=active)
+    user = accounts.update_user(uow, OPERATOR, name, is_admin=admin, is_active=active)
     click.echo(f"{user.name}: admin={str(user.is_admin).lower()} active={str(user.is_active).lower()}")
 
 
@@ -70,12 +70,12 @@ def user_update(ctx, name: str, admin: bool | None, active: bool | None) -> None
 @click.argument("name")
 @yes_option
 @with_app
-def user_delete(ctx, name: str, yes: bool) -> None:
+def user_delete(uow, name: str, yes: bool) -> None:
     """Delete a user with their memberships and refresh tokens."""
-    accounts.get_user(name)
+    accounts.get_user(uow, name)
     if not yes:
         click.confirm(f"Delete user {name} and all their memberships?", abort=True)
-    accounts.delete_user(OPERATOR, name)
+    accounts.delete_user(uow, OPERATOR, name)
     click.echo(f"deleted user {name}")
 
 
@@ -91,9 +91,9 @@ def project_group() -> None:
 @click.option("--public", is_flag=True, help="Anyone may pull (members still needed to push).")
 @click.option("--owner", help="User who becomes the project's Project Admin.")
 @with_app
-def project_create(ctx, name: str, public: bool, owner: str | None) -> None:
+def project_create(uow, name: str, public: bool, owner: str | None) -> None:
     """Create a project (private unless --public)."""
-    projects.create_project(OPERATOR, name, public=public, owner=owner)
+    projects.create_project(uow, OPERATOR, name, public=public, owner=owner)
     click.echo(f"created {'public' if public else 'private'} project {name}"
                + (f" with {owner} as Project Admin" if owner else ""))
 
@@ -101,9 +101,9 @@ def project_create(ctx, name: str, public: bool, owner: str | None) -> None:
 @project_group.command("list")
 @json_option
 @with_app
-def project_list(ctx, as_json: bool) -> None:
+def project_list(uow, as_json: bool) -> None:
     """List projects."""
-    emit([projects.project_summary(p) for p, _ in projects.list_projects(OPERATOR)], as_json,
+    emit([projects.project_summary(p) for p, _ in projects.list_projects(uow, OPERATOR)], as_json,
          ["name", "public", "created_at"])
 
 
@@ -111,9 +111,9 @@ def project_list(ctx, as_json: bool) -> None:
 @click.argument("name")
 @click.argument("visibility", type=click.Choice(["public", "private"]))
 @with_app
-def project_set_visibility(ctx, name: str, visibility: str) -> None:
+def project_set_visibility(uow, name: str, visibility: str) -> None:
     """Make a project public or private."""
-    projects.set_visibility(OPERATOR, name, visibility == "public")
+    projects.set_visibility(uow, OPERATOR, name, visibility == "public")
     click.echo(f"project {name} is now {visibility}")
 
 
@@ -121,12 +121,12 @@ def project_set_visibility(ctx, name: str, visibility: str) -> None:
 @click.argument("name")
 @yes_option
 @with_app
-def project_delete(ctx, name: str, yes: bool) -> None:
+def project_delete(uow, name: str, yes: bool) -> None:
     """Delete a project and its memberships (images stay in registry storage, unreachable)."""
-    projects.get_project(OPERATOR, name)
+    projects.get_project(uow, OPERATOR, name)
     if not yes:
         click.confirm(f"Delete project {name}? Its images become unreachable.", abort=True)
-    projects.delete_project(OPERATOR, name)
+    projects.delete_project(uow, OPERATOR, name)
     click.echo(f"deleted project {name}")
 
 
@@ -134,7 +134,7 @@ def project_delete(ctx, name: str, yes: bool) -> None:
 @click.argument("name")
 @yes_option
 @with_app
-def project_release_name(ctx, name: str, yes: bool) -> None:
+def project_release_name(uow, name: str, yes: bool) -> None:
     """Allow NAME, once a deleted project's, to be used again.
 
     Do this only after removing the deleted project's images from the registry
@@ -144,7 +144,7 @@ def project_release_name(ctx, name: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Have the images of the deleted project {name} been removed from the registry?",
                       abort=True)
-    projects.release_name(OPERATOR, name)
+    projects.release_name(uow, OPERATOR, name)
     click.echo(f"the name {name} can be used again")
 
 
@@ -160,9 +160,9 @@ def member_group() -> None:
 @click.argument("user")
 @click.option("--role", type=ROLE_CHOICE, required=True)
 @with_app
-def member_add(ctx, project: str, user: str, role: str) -> None:
+def member_add(uow, project: str, user: str, role: str) -> None:
     """Make USER a member of PROJECT."""
-    projects.add_member(OPERATOR, project, user, role)
+    projects.add_member(uow, OPERATOR, project, user, role)
     click.echo(f"{user} is now {role} of {project}")
 
 
@@ -170,9 +170,9 @@ def member_add(ctx, project: str, user: str, role: str) -> None:
 @click.argument("project")
 @json_option
 @with_app
-def member_list(ctx, project: str, as_json: bool) -> None:
+def member_list(uow, project: str, as_json: bool) -> None:
     """List the members of PROJECT."""
-    rows = [{"user": m.user, "role": m.role.value} for m in projects.list_members(OPERATOR, project)]
+    rows = [{"user": m.user, "role": m.role.value} for m in projects.list_members(uow, OPERATOR, project)]
     emit(rows, as_json, ["user", "role"])
 
 
@@ -181,9 +181,9 @@ def member_list(ctx, project: str, as_json: bool) -> None:
 @click.argument("user")
 @click.argument("role", type=ROLE_CHOICE)
 @with_app
-def member_set_role(ctx, project: str, user: str, role: str) -> None:
+def member_set_role(uow, project: str, user: str, role: str) -> None:
     """Change USER's role in PROJECT."""
-    projects.set_role(OPERATOR, project, user, role)
+    projects.set_role(uow, OPERATOR, project, user, role)
     click.echo(f"{user} is now {role} of {project}")
 
 
@@ -191,7 +191,7 @@ def member_set_role(ctx, project: str, user: str, role: str) -> None:
 @click.argument("project")
 @click.argument("user")
 @with_app
-def member_remove(ctx, project: str, user: str) -> None:
+def member_remove(uow, project: str, user: str) -> None:
     """Remove USER from PROJECT."""
-    projects.remove_member(OPERATOR, project, user)
+    projects.remove_member(uow, OPERATOR, project, user)
     click.echo(f"removed {user} from {project}")

@@ -18,9 +18,9 @@ def token_group() -> None:
 @click.option("--user", "user_name", help="Only this user's tokens.")
 @json_option
 @with_app
-def token_list(ctx, user_name: str | None, as_json: bool) -> None:
+def token_list(uow, user_name: str | None, as_json: bool) -> None:
     """List live refresh tokens (never the tokens themselves, which are not stored)."""
-    rows = [refresh_tokens.token_summary(row, name) for row, name in refresh_tokens.list_tokens(OPERATOR, user_name)]
+    rows = [refresh_tokens.token_summary(row, name) for row, name in refresh_tokens.list_tokens(uow, OPERATOR, user_name)]
     emit(rows, as_json, ["id", "user", "client_id", "created_at"])
 
 
@@ -28,13 +28,13 @@ def token_list(ctx, user_name: str | None, as_json: bool) -> None:
 @click.argument("token_id", type=int, required=False)
 @click.option("--user", "user_name", help="Revoke every refresh token of this user.")
 @with_app
-def token_revoke(ctx, token_id: int | None, user_name: str | None) -> None:
+def token_revoke(uow, token_id: int | None, user_name: str | None) -> None:
     """Revoke one refresh token by id, or all of a user's with --user."""
     if (token_id is None) == (user_name is None):
         fail("give either a token id or --user USER")
     if user_name is not None:
-        count = refresh_tokens.revoke_all(OPERATOR, user_name)
+        count = refresh_tokens.revoke_all(uow, OPERATOR, user_name)
         click.echo(f"revoked {count} refresh token(s) of {user_name}")
     else:
-        refresh_tokens.revoke(OPERATOR, token_id)
+        refresh_tokens.revoke(uow, OPERATOR, token_id)
         click.echo(f"revoked refresh token {token_id}")

@@ -75,18 +75,36 @@ class RobotScope:
     permissions: frozenset[Permission]
 
 
+class CredentialKind(str, Enum):
+    """What a caller proved to be who they are: the root of every credential they then use.
+
+    An API bearer token or a refresh token is only a stand-in; the principal it yields
+    carries the kind of credential it was *derived from*, so that policy can refuse a
+    stand-in what only the real secret may do (see :func:`may_create_credentials`).
+    """
+
+    NONE = "none"                      # anonymous
+    PASSWORD = "password"              # the account's own password
+    PERSONAL_TOKEN = "personal_token"  # a named, expiring, revocable stand-in for the password
+    ROBOT_SECRET = "robot_secret"      # a project's machine credential
+    REFRESH_TOKEN = "refresh_token"    # what docker login keeps on a developer's disk
+    OPERATOR = "operator"              # the CLI on the server: has the database and the keys
+
+
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller, as policy sees it.
 
     ``subject`` goes into the token's ``sub`` claim; it is ``""`` for
     anonymous callers.  A robot carries its ``robot_scope``; it is never a
-    system administrator and holds no membership.
+    system administrator and holds no membership.  ``credential`` is the kind
+    of secret the caller's authority rests on.
     """
 
     subject: str
     is_system_admin: bool = False
     robot_scope: RobotScope | None = None
+    credential: CredentialKind = CredentialKind.NONE
 
     @property
     def is_anonymous(self) -> bool:
@@ -97,7 +115,12 @@ ANONYMOUS = Principal(subject="")
 
 #: The local operator running the CLI on the server: has the machine, so has every right.
 #: Its subject cannot collide with a user name (parentheses are outside the user grammar).
-OPERATOR = Principal(subject="(operator)", is_system_admin=True)
+OPERATOR = Principal(subject="(operator)", is_system_admin=True, credential=CredentialKind.OPERATOR)
+
+#: The credentials that may create further credentials or change a password.  A personal access
+#: token, a robot secret or a refresh token (or an API token obtained with one of them) could
+#: otherwise mint a new credential that outlives its own expiry or revocation.
+CREDENTIAL_ROOTS = frozenset({CredentialKind.PASSWORD, CredentialKind.OPERATOR})
 
 
 @dataclass(frozen=True)
@@ -158,6 +181,12 @@ def may_manage_credentials_of(principal: Principal, user_name: str | None) -> bo
     return may_manage_users(principal) or (
         user_name is not None and principal.robot_scope is None and not principal.is_anonymous
         and principal.subject == user_name)
+
+
+def may_create_credentials(principal: Principal) -> bool:
+    """Creating a password, a personal access token or a robot secret (or re-keying one) needs the
+    caller's own password (or the server's console): never a stand-in credential."""
+    return principal.credential in CREDENTIAL_ROOTS and principal.robot_scope is None
 
 
 def may_create_projects(principal: Principal, *, users_may_create: bool) -> bool:

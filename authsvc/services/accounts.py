@@ -4,8 +4,10 @@ Managing accounts is for system administrators (``core.policy.may_manage_users``
 the one exception is a user changing their own password, which needs the
 old one.  Every change that must end existing sessions (a new password,
 deactivation) bumps ``credential_version`` and deletes the user's refresh
-tokens in the same transaction, so no worker keeps honouring the old
-credential.
+tokens in the same unit of work, so no worker keeps honouring the old
+credential.  Setting a password (one's own or, as an administrator, anyone's,
+new accounts included) needs a caller who authenticated with a password: a
+stand-in credential never mints a credential (``core.policy.may_create_credentials``).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core.names import InvalidName, check_user_name
-from ..core.policy import Principal, may_manage_users
-from ..store.models import RefreshToken, User, db
+from ..core.policy import Principal, may_create_credentials, may_manage_users
+from ..store.models import RefreshToken, User
 from . import audit
-from .context import current
+from .authn.passwords import check_strength, hash_password
 from .errors import Conflict, Forbidden, Invalid, NotFound
-from .passwords import check_strength, hash_password, verify_password
+from .unit_of_work import UnitOfWork
 
 
 def _valid_name(name: str) -> str:
@@ -34,109 +36,117 @@ def _require_user_admin(actor: Principal) -> None:
         raise Forbidden("only system administrators may manage users")
 
 
-def get_user(name: str) -> User:
+def _require_password_login(actor: Principal) -> None:
+    if not may_create_credentials(actor):
+        raise Forbidden("setting a password needs a login with a password, not a token or robot secret")
+
+
+def get_user(uow: UnitOfWork, name: str) -> User:
     """The user row (no permission check: for the service layer's own use)."""
-    user = db.session.execute(select(User).where(User.name == name)).scalar_one_or_none()
+    user = uow.session.execute(select(User).where(User.name == name)).scalar_one_or_none()
     if user is None:
         raise NotFound(f"user {name[:80]!r} does not exist")
     return user
 
 
-def show_user(actor: Principal, name: str) -> User:
+def show_user(uow: UnitOfWork, actor: Principal, name: str) -> User:
     """A user's record: system administrators see anyone, a user sees themself."""
     if actor.subject != name:
         _require_user_admin(actor)
-    return get_user(name)  # a robot asking for itself: it has no user record, so 404
+    return get_user(uow, name)  # a robot asking for itself: it has no user record, so 404
 
 
-def list_users(actor: Principal, *, offset: int = 0, limit: int | None = None) -> tuple[list[User], int]:
+def list_users(uow: UnitOfWork, actor: Principal, *, offset: int = 0,
+               limit: int | None = None) -> tuple[list[User], int]:
     _require_user_admin(actor)
-    total = db.session.execute(select(func.count()).select_from(User)).scalar()
+    total = uow.session.execute(select(func.count()).select_from(User)).scalar()
     query = select(User).order_by(User.name).offset(offset).limit(limit)
-    return list(db.session.execute(query).scalars()), total
+    return list(uow.session.execute(query).scalars()), total
 
 
-def check_new_user_name(name: str) -> None:
+def check_new_user_name(uow: UnitOfWork, name: str) -> None:
     """Raise unless ``name`` is valid and free."""
     _valid_name(name)
-    if db.session.execute(select(func.count()).select_from(User).where(User.name == name)).scalar():
+    if uow.session.execute(select(func.count()).select_from(User).where(User.name == name)).scalar():
         raise Conflict(f"user {name!r} already exists")
 
 
-def create_user(actor: Principal, name: str, password: str, *, is_admin: bool = False) -> User:
+def create_user(uow: UnitOfWork, actor: Principal, name: str, password: str, *, is_admin: bool = False) -> User:
     _require_user_admin(actor)
-    check_new_user_name(name)
+    _require_password_login(actor)
+    check_new_user_name(uow, name)
     check_strength(password)
-    user = User(name=name, password_hash=hash_password(password, current().settings.bcrypt_rounds),
+    user = User(name=name, password_hash=hash_password(password, uow.settings.bcrypt_rounds),
                 is_admin=is_admin, is_active=True, credential_version=1)
-    db.session.add(user)
-    audit.record(actor, "user.create", name, admin=is_admin)
+    uow.session.add(user)
     try:
-        db.session.commit()
-    except IntegrityError:  # a concurrent create won the race
-        db.session.rollback()
+        uow.session.flush()
+    except IntegrityError:  # a concurrent create won the race; the adapter rolls the unit back
         raise Conflict(f"user {name!r} already exists") from None
+    audit.record(uow, actor, "user.create", name, admin=is_admin)
     return user
 
 
-def _end_sessions(user: User) -> None:
+def _end_sessions(uow: UnitOfWork, user: User) -> None:
     user.credential_version += 1
-    db.session.execute(delete(RefreshToken).where(RefreshToken.user_id == user.id))
+    uow.session.execute(delete(RefreshToken).where(RefreshToken.user_id == user.id))
 
 
-def set_password(actor: Principal, name: str, password: str, *, old_password: str | None = None) -> User:
-    """Set a password: administrators for anyone, a user for themself with the old password."""
+def set_password(uow: UnitOfWork, actor: Principal, name: str, password: str, *,
+                 old_password: str | None = None) -> User:
+    """Set a password: administrators for anyone, a user for themself with the old password
+    (checked behind the login throttle, and audited when wrong)."""
     if may_manage_users(actor):
-        user = get_user(name)
+        _require_password_login(actor)
+        user = get_user(uow, name)
     elif actor.subject == name:
-        user = get_user(name)
-        if old_password is None or not verify_password(old_password, user.password_hash):
-            # 403, not 401: the caller is authenticated; this is not a failed login.
-            raise Forbidden("changing your own password needs your current password as old_password",
-                            field="old_password")
+        _require_password_login(actor)
+        user = get_user(uow, name)
+        uow.context.authenticator.require_current_password(uow, name, old_password)
     else:
         raise Forbidden("only system administrators may set another user's password")
     check_strength(password)
-    user.password_hash = hash_password(password, current().settings.bcrypt_rounds)
-    _end_sessions(user)
-    audit.record(actor, "user.password", name)
-    db.session.commit()
+    user.password_hash = hash_password(password, uow.settings.bcrypt_rounds)
+    _end_sessions(uow, user)
+    audit.record(uow, actor, "user.password", name)
     return user
 
 
-def _keep_an_admin(user: User, *, losing: bool) -> None:
+def _keep_an_admin(uow: UnitOfWork, user: User, *, losing: bool) -> None:
     """Refuse to remove the last active system administrator: only the CLI could recover."""
     if losing and user.is_admin and user.is_active:
-        others = db.session.execute(select(func.count()).select_from(User).where(
+        others = uow.session.execute(select(func.count()).select_from(User).where(
             User.is_admin.is_(True), User.is_active.is_(True), User.id != user.id)).scalar()
         if not others:
             raise Conflict(f"{user.name!r} is the last active system administrator")
 
 
-def update_user(actor: Principal, name: str, *, is_admin: bool | None = None,
+def update_user(uow: UnitOfWork, actor: Principal, name: str, *, is_admin: bool | None = None,
                 is_active: bool | None = None) -> User:
     _require_user_admin(actor)
-    user = get_user(name)
-    _keep_an_admin(user, losing=is_admin is False or is_active is False)
+    user = get_user(uow, name)
+    _keep_an_admin(uow, user, losing=is_admin is False or is_active is False)
     if is_admin is not None:
         user.is_admin = is_admin
     if is_active is not None and is_active != user.is_active:
         user.is_active = is_active
         if not is_active:
-            _end_sessions(user)
-    audit.record(actor, "user.update", name, admin=is_admin, active=is_active)
-    db.session.commit()
+            _end_sessions(uow, user)
+    audit.record(uow, actor, "user.update", name, admin=is_admin, active=is_active)
     return user
 
 
-def delete_user(actor: Principal, name: str) -> None:
-    """Remove the user; memberships and refresh tokens go with it (foreign-key cascades)."""
+def delete_user(uow: UnitOfWork, actor: Principal, name: str) -> None:
+    """Remove the user; memberships and refresh tokens go with it (foreign-key cascades).
+
+    User ids are never reused (AUTOINCREMENT / a sequence), so nothing that names the old id --
+    a cache entry, an API token -- can ever match an account created later under the same name.
+    """
     _require_user_admin(actor)
-    user = get_user(name)
-    _keep_an_admin(user, losing=True)
-    db.session.delete(user)
-    audit.record(actor, "user.delete", name)
-    db.session.commit()
+    user = get_user(uow, name)
+    _keep_an_admin(uow, user, losing=True)
+    uow.session.delete(user)
+    audit.record(uow, actor, "user.delete", name)
 
 
 def user_summary(user: User) -> dict:

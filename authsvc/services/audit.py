@@ -1,50 +1,52 @@
 """The audit log: who was granted what, who failed to log in, who changed what.
 
-Service functions call :func:`record` inside their own transaction, so an
-event is stored exactly when the change it describes is.  The source of a
-request (client address for HTTP, ``cli`` for the command line) is set once
-by the front end in a context variable rather than threaded through every
-call.  Details never hold a secret.
+Service functions call :func:`record` inside their unit of work, so an event
+is stored exactly when the change it describes is (the adapter's commit
+stores both).  A failed login is the exception: it is written with
+:func:`record_now` on the unit's early-write connection, so that the refusal
+that follows does not erase it.  Where a request comes from (client address
+for HTTP, ``cli:<user>`` for the command line) and its request id come from
+the unit.  Details never hold a secret.
 """
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import json
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from ..core.policy import Principal, may_manage_users
-from ..logs import current_request_id
-from ..store.models import PRINCIPAL_NAME_MAX, AuditEvent, db, utcnow
+from ..store.models import PRINCIPAL_NAME_MAX, AuditEvent, utcnow
 from .errors import Forbidden
+from .unit_of_work import UnitOfWork
 
 _events = AuditEvent.__table__
-_source: contextvars.ContextVar[str] = contextvars.ContextVar("authsvc_source", default="")
 
 
-def set_source(source: str) -> None:
-    """Declare where the current request or command comes from (an address, or ``cli``)."""
-    _source.set(source[:64])
-
-
-def current_source() -> str:
-    return _source.get()
-
-
-def record(actor: Principal | str, action: str, target: str = "", **details) -> None:
-    """Add an event to the current transaction; the caller's commit stores it."""
+def _row(uow: UnitOfWork, actor: Principal | str, action: str, target: str, details: dict) -> dict:
     subject = actor.subject if isinstance(actor, Principal) else actor
+    return dict(at=utcnow(), actor=subject[:PRINCIPAL_NAME_MAX], source=uow.source, action=action,
+                target=target[:300], details=json.dumps(details, separators=(",", ":")),
+                request_id=uow.request_id)
+
+
+def record(uow: UnitOfWork, actor: Principal | str, action: str, target: str = "", **details) -> None:
+    """Add an event to the unit's transaction; the adapter's commit stores it."""
     # A Core insert on the session's connection: same transaction, without the ORM's unit of
     # work, which would cost more than the insert itself on the token path.
-    db.session.connection().execute(insert(_events).values(
-        at=utcnow(), actor=subject[:PRINCIPAL_NAME_MAX], source=current_source(), action=action, target=target[:300],
-        details=json.dumps(details, separators=(",", ":")), request_id=current_request_id()))
+    uow.session.connection().execute(insert(_events).values(**_row(uow, actor, action, target, details)))
 
 
-def list_events(actor: Principal, *, since: dt.datetime | None = None, who: str | None = None,
-                action: str | None = None, request_id: str | None = None, limit: int = 100) -> list[AuditEvent]:
+def record_now(connection: Connection, uow: UnitOfWork, actor: Principal | str, action: str,
+               target: str = "", **details) -> None:
+    """Write an event on an early-write connection (:meth:`UnitOfWork.write_now`)."""
+    connection.execute(insert(_events).values(**_row(uow, actor, action, target, details)))
+
+
+def list_events(uow: UnitOfWork, actor: Principal, *, since: dt.datetime | None = None,
+                who: str | None = None, action: str | None = None, request_id: str | None = None,
+                limit: int = 100) -> list[AuditEvent]:
     """Newest first, filtered; for system administrators only."""
     if not may_manage_users(actor):
         raise Forbidden("only system administrators may read the audit log")
@@ -57,17 +59,16 @@ def list_events(actor: Principal, *, since: dt.datetime | None = None, who: str 
         query = query.where(AuditEvent.action.startswith(action, autoescape=True))
     if request_id is not None:  # not indexed: combine with --since on a big log
         query = query.where(AuditEvent.request_id == request_id)
-    return list(db.session.execute(query).scalars())
+    return list(uow.session.execute(query).scalars())
 
 
-def purge(actor: Principal, older_than: dt.timedelta) -> int:
+def purge(uow: UnitOfWork, actor: Principal, older_than: dt.timedelta) -> int:
     """Delete events older than ``older_than``; the purge itself is recorded."""
     if not may_manage_users(actor):
         raise Forbidden("only system administrators may purge the audit log")
     cutoff = utcnow() - older_than
-    count = db.session.execute(delete(AuditEvent).where(AuditEvent.at < cutoff)).rowcount
-    record(actor, "audit.purge", "", before=cutoff.strftime("%Y-%m-%dT%H:%M:%SZ"), deleted=count)
-    db.session.commit()
+    count = uow.session.execute(delete(AuditEvent).where(AuditEvent.at < cutoff)).rowcount
+    record(uow, actor, "audit.purge", "", before=cutoff.strftime("%Y-%m-%dT%H:%M:%SZ"), deleted=count)
     return count
 
 

@@ -24,21 +24,20 @@ import sqlite3
 from pathlib import Path
 
 from ..store import schema
-from ..store.models import db
-from .context import ServiceContext
 from .errors import Invalid
+from .unit_of_work import UnitOfWork
 
 MANIFEST = "backup.json"
 DATABASE_FILE = "authsvc.db"
 
 
-def _key_files(ctx: ServiceContext) -> dict[str, Path]:
+def _key_files(uow: UnitOfWork) -> dict[str, Path]:
     """Role -> where this installation keeps that file.  Backups name files by role, so a restore
     puts them where the *restoring* configuration wants them, whatever they were called before."""
-    p = ctx.key_paths
+    p = uow.context.key_paths
     return {"key": p.key, "cert": p.cert, "next_key": p.next_key, "next_cert": p.next_cert,
             "previous_cert": p.previous_cert, "bundle": p.bundle, "jwks": p.jwks, "rotation": p.state,
-            "registry_http_secret": Path(ctx.settings.data_dir, "registry-http-secret")}
+            "registry_http_secret": Path(uow.settings.data_dir, "registry-http-secret")}
 
 
 def _copy_private(source: Path, target: Path) -> None:
@@ -47,7 +46,7 @@ def _copy_private(source: Path, target: Path) -> None:
         out.write(source.read_bytes())
 
 
-def create(ctx: ServiceContext, destination: Path) -> dict:
+def create(uow: UnitOfWork, destination: Path) -> dict:
     """Write a backup into ``destination`` (new or empty); returns its manifest."""
     destination = Path(destination)
     if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
@@ -55,13 +54,13 @@ def create(ctx: ServiceContext, destination: Path) -> dict:
     destination.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(destination, 0o700)
     manifest = {"created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "schema_revision": schema.current_revision(db.engine), "files": {}}
-    if ctx.settings.database_url:
+                "schema_revision": schema.current_revision(uow.session.get_bind()), "files": {}}
+    if uow.settings.database_url:
         manifest["database"] = "external: back it up with its own tool (PostgreSQL: pg_dump)"
     else:
         target = destination / DATABASE_FILE
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        source = sqlite3.connect(Path(ctx.settings.data_dir, DATABASE_FILE))
+        source = sqlite3.connect(Path(uow.settings.data_dir, DATABASE_FILE))
         copy = sqlite3.connect(target)
         try:
             with copy:
@@ -73,7 +72,7 @@ def create(ctx: ServiceContext, destination: Path) -> dict:
         if integrity != "ok":
             raise Invalid(f"the copied database failed its integrity check: {integrity}")
         manifest["database"] = DATABASE_FILE
-    for role, path in _key_files(ctx).items():
+    for role, path in _key_files(uow).items():
         if path.exists():
             _copy_private(path, destination / role)
             manifest["files"][role] = str(path)
@@ -81,7 +80,7 @@ def create(ctx: ServiceContext, destination: Path) -> dict:
     return manifest
 
 
-def restore(ctx: ServiceContext, source: Path, *, overwrite: bool = False) -> dict:
+def restore(uow: UnitOfWork, source: Path, *, overwrite: bool = False) -> dict:
     """Put a backup's database and key files where this configuration expects them.
 
     Run it with authsvc stopped.  Refuses to replace existing files unless ``overwrite``: a
@@ -94,20 +93,21 @@ def restore(ctx: ServiceContext, source: Path, *, overwrite: bool = False) -> di
         files = dict(manifest["files"])
     except (OSError, ValueError, KeyError, TypeError):
         raise Invalid(f"{source} is not an authsvc backup (no readable {MANIFEST})") from None
-    targets = _key_files(ctx)
+    targets = _key_files(uow)
     unknown = set(files) - set(targets)
     if unknown or "key" not in files or "cert" not in files:
         raise Invalid(f"{source}/{MANIFEST} lists unexpected files {sorted(unknown)} or lacks the key pair")
     plan = {source / role: targets[role] for role in files}
     if manifest.get("database") == DATABASE_FILE:
-        if ctx.settings.database_url:
+        if uow.settings.database_url:
             raise Invalid("the backup holds a SQLite database but database_url names another database")
-        plan[source / DATABASE_FILE] = Path(ctx.settings.data_dir, DATABASE_FILE)
+        plan[source / DATABASE_FILE] = Path(uow.settings.data_dir, DATABASE_FILE)
     clashes = [str(t) for t in plan.values() if t.exists() and t.stat().st_size > 0]
     if clashes and not overwrite:
         raise Invalid(f"{clashes[0]} exists; restore into an empty data directory, or pass --overwrite")
-    db.session.remove()
-    db.engine.dispose()  # no pooled connection may keep the replaced database file open
+    engine = uow.session.get_bind()
+    uow.session.close()
+    engine.dispose()  # no pooled connection may keep the replaced database file open
     for src, target in plan.items():
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".restore")
@@ -117,8 +117,8 @@ def restore(ctx: ServiceContext, source: Path, *, overwrite: bool = False) -> di
             os.chmod(tmp, 0o644)  # public material stays readable by the registry, as published
         os.replace(tmp, target)
     for suffix in ("-wal", "-shm"):  # a stale WAL of the replaced database must not be replayed
-        Path(ctx.settings.data_dir, DATABASE_FILE + suffix).unlink(missing_ok=True)
-    schema.upgrade(db.engine)
+        Path(uow.settings.data_dir, DATABASE_FILE + suffix).unlink(missing_ok=True)
+    schema.upgrade(engine)
     return manifest
 
 

@@ -4,6 +4,8 @@ Built once by ``create_app`` and kept in ``app.extensions['authsvc']``:
 settings, the authenticator with its credential cache, and the token signer
 (whose key is loaded on first use, so CLI commands that never sign do not
 need the key to exist yet, and re-loaded when a rotation replaces it).
+Services reach it through the :class:`~.unit_of_work.UnitOfWork` their
+adapter passes them, never through a global.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import current_app
-
 from ..settings import Settings
 from ..signing import keys, rotation
 from ..signing.jwt import TokenSigner
+from .authn import Authenticator
+from .authn.cache import VerifiedCredentialCache
 
 log = logging.getLogger("authsvc")
 
@@ -25,11 +27,8 @@ KEY_RECHECK_SECONDS = 2.0
 
 class ServiceContext:
     def __init__(self, settings: Settings):
-        # Imported here: the services import ``current`` from this module.
-        from .credentials import Authenticator, VerifiedCredentialCache
-
         self.settings = settings
-        self.authenticator = Authenticator(VerifiedCredentialCache(settings.credential_cache_ttl), settings)
+        self.authenticator = Authenticator(VerifiedCredentialCache(settings.credential_cache_ttl))
         self.key_paths = rotation.KeyPaths.from_settings(settings)
         self._signer: TokenSigner | None = None
         self._key_stamp: tuple | None = None
@@ -88,12 +87,3 @@ class ServiceContext:
         self._signer = None
         return created
 
-
-def current() -> ServiceContext:
-    """The context of the running app.
-
-    The services already live inside an app context (Flask-SQLAlchemy's
-    session is bound to it), so reading settings from the same place keeps
-    every caller from having to pass them, and from passing different ones.
-    """
-    return current_app.extensions["authsvc"]

@@ -1,7 +1,7 @@
 """A token request, from credentials to a signed answer: the registry's hot path.
 
     parse scopes (reject garbage before paying for bcrypt)
-    -> authenticate (refresh token, password with cache, or anonymous)
+    -> authenticate (the verifier chain: refresh token, robot, personal token, password)
     -> load every named project with the caller's membership, in one query
     -> core.policy.decide: requested ∩ permitted
     -> sign
@@ -18,10 +18,11 @@ from .. import metrics
 from ..core.policy import Principal, decide, projects_named
 from ..core.scopes import Scope, ScopeError, parse_scopes
 from ..store import queries
-from ..store.models import db
 from . import audit, refresh_tokens
-from .credentials import ANONYMOUS_IDENTITY
+from .authn import NameAndSecret, RefreshTokenPresented
+from .authn.bearer import claims_for
 from .errors import Invalid
+from .unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,14 @@ class TokenRequest:
     offline: bool = False
     client_id: str = ""
 
+    @property
+    def credential(self):
+        if self.refresh_token is not None:
+            return RefreshTokenPresented(self.refresh_token)
+        if self.username is not None:
+            return NameAndSecret(self.username, self.password or "")
+        return None
+
 
 @dataclass(frozen=True)
 class TokenGrant:
@@ -46,9 +55,9 @@ class TokenGrant:
     outcome: str = "granted"
 
 
-def issue_token(ctx, request: TokenRequest) -> TokenGrant:
-    """Authenticate, decide and sign; raises Invalid (400) or Unauthorized (401)."""
-    settings = ctx.settings
+def issue_token(uow: UnitOfWork, request: TokenRequest) -> TokenGrant:
+    """Authenticate, decide and sign; raises Invalid (400), Unauthorized (401) or Throttled (429)."""
+    settings = uow.settings
     service = request.service or settings.services[0]
     for_api = service == settings.api_audience
     if service not in settings.services and not for_api:
@@ -58,21 +67,19 @@ def issue_token(ctx, request: TokenRequest) -> TokenGrant:
     except ScopeError as exc:
         raise Invalid(str(exc), field="scope") from None
 
-    identity = ANONYMOUS_IDENTITY
-    if request.refresh_token is not None:
-        identity = ctx.authenticator.by_refresh_token(request.refresh_token)
-    elif request.username is not None:
-        identity = ctx.authenticator.by_password(request.username, request.password or "")
+    identity = uow.context.authenticator.authenticate(uow, request.credential)
     principal = identity.principal
 
-    views = queries.project_views(identity.user_id, projects_named(scopes))
-    # A token for the REST API only proves who the caller is; it never carries registry access.
+    views = queries.project_views(uow.session, identity.user_id, projects_named(scopes))
+    # A token for the REST API only proves who the caller is; it never carries registry access,
+    # and it is bound to the account row (id, credential version) and the credential behind it.
     granted = [] if for_api else decide(principal, scopes, views, anonymous_pull=settings.anonymous_pull)
     outcome = metrics.token_decided(scopes, granted)
-    issued = ctx.signer.issue(subject=principal.subject, audience=service,
-                              access=[scope.to_access() for scope in granted])
+    issued = uow.signer.issue(subject=principal.subject, audience=service,
+                              access=[scope.to_access() for scope in granted],
+                              extra_claims=claims_for(identity) if for_api and identity.user_id else None)
     if settings.audit_token_grants:
-        audit.record(principal, "token.grant", service, requested=[str(s) for s in scopes],
+        audit.record(uow, principal, "token.grant", service, requested=[str(s) for s in scopes],
                      granted=[str(s) for s in granted], client=request.client_id[:64])
     body = {
         "token": issued.token,
@@ -80,8 +87,6 @@ def issue_token(ctx, request: TokenRequest) -> TokenGrant:
         "expires_in": issued.expires_in,
         "issued_at": issued.issued_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    if request.offline and identity.refreshable is not None and settings.refresh_tokens:
-        body["refresh_token"] = refresh_tokens.issue(identity.refreshable, request.client_id)  # commits the audit event too
-    elif settings.audit_token_grants:
-        db.session.commit()
+    if request.offline and identity.may_refresh and settings.refresh_tokens:
+        body["refresh_token"] = refresh_tokens.issue(uow, identity, request.client_id)
     return TokenGrant(body=body, principal=principal, granted=granted, outcome=outcome)

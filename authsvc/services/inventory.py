@@ -15,8 +15,10 @@ change what a project holds:
 
 The registry retries a batch until it is answered 2xx, so the answer must not depend on a single
 event: an event that cannot be parsed, or names a repository outside every project, is logged and
-skipped.  Each applied event's id is stored in the same transaction as its change, so a batch
-sent again (the registry timed out waiting for our answer) changes nothing the second time.  The
+skipped.  Each applied event's id is stored in the same unit of work as its change, so a batch
+sent again (the registry timed out waiting for our answer) changes nothing the second time; a
+batch that loses a race with a concurrent delivery is answered 409 and rolled back whole, and the
+registry's retry then finds its events applied.  The
 registry's timestamps order the changes: a push older than the tag's stored push, or a delete
 older than the push it would remove, is outdated and changes nothing, should two registry
 instances deliver out of order.
@@ -37,14 +39,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
 
 from ..core.policy import Principal, may_see_members
 from ..core.scopes import project_of
-from ..store.models import PRINCIPAL_NAME_MAX, NotificationEvent, Project, Repository, Tag, db, utcnow
+from ..store.models import PRINCIPAL_NAME_MAX, NotificationEvent, Project, Repository, Tag, utcnow
 from . import projects
-from .context import current
 from .errors import Invalid, NotFound, Unauthorized
+from .unit_of_work import UnitOfWork
 
 log = logging.getLogger("authsvc.inventory")
 
@@ -66,7 +67,6 @@ SEEN_EVENTS_RETENTION = dt.timedelta(days=7)
 _TAG = re.compile(r"[\w][\w.-]{0,127}\Z", re.ASCII)
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{1,90}\Z")
 _MAX_SIZE = 2**31 - 1  # the size column is a 32-bit integer; manifests are at most a few MiB
-_MAX_ATTEMPTS = 3
 
 
 class MalformedEvent(ValueError):
@@ -129,13 +129,13 @@ class TagInfo:
 
 # -- receiving ---------------------------------------------------------------------------------
 
-def verify_registry_secret(presented: str | None) -> None:
+def verify_registry_secret(uow: UnitOfWork, presented: str | None) -> None:
     """Accept the registry's notification only with the configured shared secret.
 
     Disabled (no secret configured) is a 404, as for a route that does not exist; a missing or
     wrong secret is a 401.  The comparison takes the same time wherever the strings differ.
     """
-    secret = current().settings.notification_secret
+    secret = uow.settings.notification_secret
     if not secret:
         raise NotFound("registry notifications are not enabled: set notification_secret")
     if presented is None or not hmac.compare_digest(presented.encode("utf-8", "replace"),
@@ -143,8 +143,8 @@ def verify_registry_secret(presented: str | None) -> None:
         raise Unauthorized("registry notifications need the shared secret (Authorization: Bearer …)")
 
 
-def record_events(envelope: Any) -> Outcome:
-    """Apply a notification envelope, event by event, each in its own transaction.
+def record_events(uow: UnitOfWork, envelope: Any) -> Outcome:
+    """Apply a notification envelope, event by event, in the caller's unit of work.
 
     Only an envelope that is not ``{"events": [...]}`` at all is refused (the registry never sends
     one); a bad event inside a good envelope is logged and skipped.  Database failures propagate
@@ -160,9 +160,9 @@ def record_events(envelope: Any) -> Outcome:
             log.warning("registry notification: event %d skipped: %s", index, exc)
             outcome.skipped += 1
             continue
-        result = _record(event)
+        result = _record(uow, event)
         setattr(outcome, result, getattr(outcome, result) + 1)
-    _forget_old_events()
+    _forget_old_events(uow)
     return outcome
 
 
@@ -226,65 +226,56 @@ def _timestamp(value: Any) -> dt.datetime:
     return utcnow()
 
 
-def _record(event: RegistryEvent) -> str:
+def _record(uow: UnitOfWork, event: RegistryEvent) -> str:
     """Apply one event; returns the Outcome counter it belongs to."""
     if event.action not in ("push", "delete") or (event.action == "push" and not event.is_manifest):
         return "ignored"  # pulls, mounts, blob pushes
     project_name = project_of(event.repository)
     project_id = None
     if project_name is not None:
-        project_id = db.session.execute(
+        project_id = uow.session.execute(
             select(Project.id).where(Project.name == project_name)).scalar_one_or_none()
     if project_id is None:
         log.warning("registry notification: event %s (%s %s) skipped: no project %r", event.id,
                     event.action, event.repository, project_name)
         return "skipped"
-    for attempt in range(1, _MAX_ATTEMPTS + 1):
-        if _seen(event.id):
-            db.session.rollback()
-            return "duplicates"
-        try:
-            # The id first: a concurrent delivery of the same event waits here, then fails.
-            db.session.execute(insert(NotificationEvent).values(id=event.id, received_at=utcnow()))
-            if event.action == "push":
-                _apply_push(project_id, event)
-            else:
-                _apply_delete(project_id, event)
-            db.session.commit()
-            return "applied"
-        except IntegrityError:
-            # The same event applied by another worker (then _seen says so next time round), or a
-            # repository or tag created concurrently by another event (then the retry updates it).
-            db.session.rollback()
-            if attempt == _MAX_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+    if _seen(uow, event.id):
+        return "duplicates"
+    # The id first: a concurrent delivery of the same event waits here, then fails (IntegrityError:
+    # the batch is answered 409 and re-sent by the registry, which then finds it applied).
+    uow.session.execute(insert(NotificationEvent).values(id=event.id, received_at=utcnow()))
+    if event.action == "push":
+        _apply_push(uow, project_id, event)
+    else:
+        _apply_delete(uow, project_id, event)
+    uow.session.flush()
+    return "applied"
 
 
-def _seen(event_id: str) -> bool:
-    return db.session.execute(
+def _seen(uow: UnitOfWork, event_id: str) -> bool:
+    return uow.session.execute(
         select(NotificationEvent.id).where(NotificationEvent.id == event_id)).first() is not None
 
 
-def _repository(project_id: int, name: str, at: dt.datetime) -> Repository:
-    repository = db.session.execute(select(Repository).where(Repository.name == name)).scalar_one_or_none()
+def _repository(uow: UnitOfWork, project_id: int, name: str, at: dt.datetime) -> Repository:
+    repository = uow.session.execute(select(Repository).where(Repository.name == name)).scalar_one_or_none()
     if repository is None:
         repository = Repository(project_id=project_id, name=name, updated_at=at)
-        db.session.add(repository)
-        db.session.flush()
+        uow.session.add(repository)
+        uow.session.flush()
     elif repository.updated_at < at:
         repository.updated_at = at
     return repository
 
 
-def _apply_push(project_id: int, event: RegistryEvent) -> None:
-    repository = _repository(project_id, event.repository, event.at)
+def _apply_push(uow: UnitOfWork, project_id: int, event: RegistryEvent) -> None:
+    repository = _repository(uow, project_id, event.repository, event.at)
     if not event.tag or not event.digest:
         return  # a manifest by digest (an index's child): the repository exists, no tag moved
-    tag = db.session.execute(select(Tag).where(Tag.repository_id == repository.id,
+    tag = uow.session.execute(select(Tag).where(Tag.repository_id == repository.id,
                                                Tag.name == event.tag)).scalar_one_or_none()
     if tag is None:
-        db.session.add(Tag(repository_id=repository.id, name=event.tag, digest=event.digest,
+        uow.session.add(Tag(repository_id=repository.id, name=event.tag, digest=event.digest,
                            media_type=event.media_type, size=event.size, pushed_by=event.actor,
                            pushed_at=event.at))
     elif tag.pushed_at <= event.at:  # an older push delivered late must not move the tag back
@@ -292,64 +283,63 @@ def _apply_push(project_id: int, event: RegistryEvent) -> None:
         tag.pushed_by, tag.pushed_at = event.actor, event.at
 
 
-def _apply_delete(project_id: int, event: RegistryEvent) -> None:
-    repository = db.session.execute(
+def _apply_delete(uow: UnitOfWork, project_id: int, event: RegistryEvent) -> None:
+    repository = uow.session.execute(
         select(Repository).where(Repository.name == event.repository)).scalar_one_or_none()
     if repository is None:
         return
     if event.digest is None and event.tag is None:  # the whole repository (registry 3.x)
-        db.session.execute(delete(Tag).where(Tag.repository_id == repository.id))
-        db.session.delete(repository)
+        uow.session.execute(delete(Tag).where(Tag.repository_id == repository.id))
+        uow.session.delete(repository)
         return
     # Only tags pushed before the delete: a tag re-pushed since then stays.
     doomed = delete(Tag).where(Tag.repository_id == repository.id, Tag.pushed_at <= event.at)
     doomed = doomed.where(Tag.digest == event.digest) if event.digest else doomed.where(Tag.name == event.tag)
-    db.session.execute(doomed)
+    uow.session.execute(doomed)
     if repository.updated_at < event.at:
         repository.updated_at = event.at
-    remaining = db.session.execute(
+    remaining = uow.session.execute(
         select(func.count()).select_from(Tag).where(Tag.repository_id == repository.id)).scalar()
     if not remaining:
-        db.session.delete(repository)
+        uow.session.delete(repository)
 
 
-def _forget_old_events() -> None:
-    db.session.execute(delete(NotificationEvent).where(
+def _forget_old_events(uow: UnitOfWork) -> None:
+    uow.session.execute(delete(NotificationEvent).where(
         NotificationEvent.received_at < utcnow() - SEEN_EVENTS_RETENTION))
-    db.session.commit()
 
 
 # -- reading -----------------------------------------------------------------------------------
 
-def list_repositories(actor: Principal, project: str, *, offset: int = 0,
+def list_repositories(uow: UnitOfWork, actor: Principal, project: str, *, offset: int = 0,
                       limit: int | None = None) -> tuple[list[RepositoryInfo], int]:
     """One page of the project's repositories by name, and how many there are in all."""
-    found, _ = projects.get_project(actor, project)
+    found, _ = projects.get_project(uow, actor, project)
     where = Repository.project_id == found.id
-    total = db.session.execute(select(func.count()).select_from(Repository).where(where)).scalar()
+    total = uow.session.execute(select(func.count()).select_from(Repository).where(where)).scalar()
     tag_count = (select(func.count()).select_from(Tag).where(Tag.repository_id == Repository.id)
                  .correlate(Repository).scalar_subquery())
-    rows = db.session.execute(select(Repository.name, tag_count, Repository.updated_at).where(where)
+    rows = uow.session.execute(select(Repository.name, tag_count, Repository.updated_at).where(where)
                               .order_by(Repository.name).offset(offset).limit(limit)).all()
     return [RepositoryInfo(name, count, updated) for name, count, updated in rows], total
 
 
-def list_tags(actor: Principal, project: str, repository: str, *, offset: int = 0,
+def list_tags(uow: UnitOfWork, actor: Principal, project: str, repository: str, *, offset: int = 0,
               limit: int | None = None) -> tuple[list[TagInfo], int]:
     """One page of a repository's tags by name, and how many there are in all.
 
     ``repository`` is the path inside the project (``app`` or ``team/app`` for ``PROJECT/team/app``).
     """
-    found, view = projects.get_project(actor, project)
+    found, view = projects.get_project(uow, actor, project)
     name = f"{project}/{repository}"
-    repository_id = db.session.execute(select(Repository.id).where(
+    repository_id = uow.session.execute(select(Repository.id).where(
         Repository.project_id == found.id, Repository.name == name)).scalar_one_or_none()
     if repository_id is None:
         raise NotFound(f"repository {name[:200]!r} does not exist")
     show_pusher = may_see_members(actor, view)
     where = Tag.repository_id == repository_id
-    total = db.session.execute(select(func.count()).select_from(Tag).where(where)).scalar()
-    tags = db.session.execute(select(Tag).where(where).order_by(Tag.name).offset(offset).limit(limit)).scalars()
+    total = uow.session.execute(select(func.count()).select_from(Tag).where(where)).scalar()
+    tags = uow.session.execute(select(Tag).where(where).order_by(Tag.name).offset(offset).limit(limit)).scalars()
     return [TagInfo(t.name, t.digest, t.media_type, t.size, t.pushed_by if show_pusher else None, t.pushed_at)
             for t in tags], total
 

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 from ..core.policy import OPERATOR
 from ..signing import rotation
-from ..store.models import db
 from ..signing.jwt import TokenSigner
 from . import audit, registry_probe
-from .context import ServiceContext
 from .errors import ServiceError
+from .unit_of_work import UnitOfWork
 
 #: The subject of the probe tokens; they grant nothing (empty ``access``) and live one minute.
 PROBE_SUBJECT = "authsvc-key-rotation"
@@ -34,26 +33,26 @@ class RegistryVerdict:
     detail: str
 
 
-def stage(ctx: ServiceContext) -> tuple[str, bool]:
+def stage(uow: UnitOfWork) -> tuple[str, bool]:
     """Create (or re-publish) the next key; returns its kid and whether it is new."""
-    s = ctx.settings
-    material, created = _rotation_call(rotation.stage, ctx.key_paths, common_name=s.issuer,
+    s = uow.settings
+    material, created = _rotation_call(rotation.stage, uow.context.key_paths, common_name=s.issuer,
                                        validity_days=s.cert_validity_days, kid_format=s.kid_format)
     kid = rotation.key_id(material.private_key.public_key(), s.kid_format)
     if created:
-        _audit("key.staged", kid)
+        _audit(uow, "key.staged", kid)
     return kid, created
 
 
-def probe_next_key(ctx: ServiceContext, registries: list[str], *, service: str | None = None,
+def probe_next_key(uow: UnitOfWork, registries: list[str], *, service: str | None = None,
                    ca_file: str | None = None) -> list[RegistryVerdict]:
     """Whether each registry accepts a token signed with the staged key."""
-    material = rotation.staged(ctx.key_paths)
+    material = rotation.staged(uow.context.key_paths)
     if material is None:
         raise ServiceError("no next key is staged; run 'authsvc keys rotate' first")
-    signer = TokenSigner(material, issuer=ctx.settings.issuer, lifetime=PROBE_LIFETIME,
-                         kid_format=ctx.settings.kid_format)
-    token = signer.issue(subject=PROBE_SUBJECT, audience=service or ctx.settings.services[0], access=[]).token
+    signer = TokenSigner(material, issuer=uow.settings.issuer, lifetime=PROBE_LIFETIME,
+                         kid_format=uow.settings.kid_format)
+    token = signer.issue(subject=PROBE_SUBJECT, audience=service or uow.settings.services[0], access=[]).token
     verdicts = []
     for url in registries:
         try:
@@ -64,40 +63,40 @@ def probe_next_key(ctx: ServiceContext, registries: list[str], *, service: str |
     return verdicts
 
 
-def wait_until_trusted(ctx: ServiceContext, registries: list[str], *, timeout: float, service: str | None = None,
+def wait_until_trusted(uow: UnitOfWork, registries: list[str], *, timeout: float, service: str | None = None,
                        ca_file: str | None = None, interval: float = 1.0) -> list[RegistryVerdict]:
     """Poll until every registry accepts the next key or ``timeout`` passes; the last verdicts."""
     deadline = time.monotonic() + timeout
     while True:
-        verdicts = probe_next_key(ctx, registries, service=service, ca_file=ca_file)
+        verdicts = probe_next_key(uow, registries, service=service, ca_file=ca_file)
         if all(v.accepted for v in verdicts) or time.monotonic() >= deadline:
             return verdicts
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
-def activate(ctx: ServiceContext) -> str:
+def activate(uow: UnitOfWork) -> str:
     """Switch signing to the staged key; returns the new kid.  Callers check the registries first."""
-    s = ctx.settings
-    _rotation_call(rotation.activate, ctx.key_paths, kid_format=s.kid_format, token_lifetime=s.token_ttl)
-    kid = rotation.key_id(rotation.trusted_keys(ctx.key_paths)[0].public_key, s.kid_format)
-    _audit("key.activated", kid)
+    s = uow.settings
+    _rotation_call(rotation.activate, uow.context.key_paths, kid_format=s.kid_format, token_lifetime=s.token_ttl)
+    kid = rotation.key_id(rotation.trusted_keys(uow.context.key_paths)[0].public_key, s.kid_format)
+    _audit(uow, "key.activated", kid)
     return kid
 
 
-def retire(ctx: ServiceContext, *, force: bool = False) -> str:
+def retire(uow: UnitOfWork, *, force: bool = False) -> str:
     """Drop the previous key from the trust files; returns its kid."""
-    s = ctx.settings
-    certificate = _rotation_call(rotation.retire, ctx.key_paths, kid_format=s.kid_format,
+    s = uow.settings
+    certificate = _rotation_call(rotation.retire, uow.context.key_paths, kid_format=s.kid_format,
                                  token_lifetime=s.token_ttl, force=force)
     kid = rotation.key_id(certificate.public_key(), s.kid_format)
-    _audit("key.retired", kid, forced=force)
+    _audit(uow, "key.retired", kid, forced=force)
     return kid
 
 
-def status(ctx: ServiceContext, now: dt.datetime | None = None) -> dict:
+def status(uow: UnitOfWork, now: dt.datetime | None = None) -> dict:
     """The keys the registry must trust now, their kids and expiry, and what to do next."""
-    s = ctx.settings
-    paths = ctx.key_paths
+    s = uow.settings
+    paths = uow.context.key_paths
     now = now or dt.datetime.now(dt.timezone.utc)
     entries = []
     for trusted in rotation.trusted_keys(paths):
@@ -119,10 +118,9 @@ def status(ctx: ServiceContext, now: dt.datetime | None = None) -> dict:
             "next_step": step}
 
 
-def _audit(action: str, kid: str, **details) -> None:
+def _audit(uow: UnitOfWork, action: str, kid: str, **details) -> None:
     """Rotation is an administrative change: on the record, like every other one."""
-    audit.record(OPERATOR, action, kid, **details)
-    db.session.commit()
+    audit.record(uow, OPERATOR, action, kid, **details)
 
 
 def _rotation_call(func, *args, **kwargs):

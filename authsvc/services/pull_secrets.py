@@ -18,6 +18,7 @@ from ..core.names import ROBOT_NAME_MAX
 from ..core.policy import Principal
 from . import robots
 from .errors import Invalid
+from .unit_of_work import UnitOfWork
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -53,11 +54,13 @@ def default_robot_name(namespace: str) -> str:
     return name
 
 
-def issue(actor: Principal, project: str, *, namespace: str, registry_host: str, name: str | None = None,
-          robot: str | None = None, create_robot: bool = False, actions: str = "pull",
-          expires_at: dt.datetime | None = None) -> PullSecret:
+def issue(uow: UnitOfWork, actor: Principal, project: str, *, namespace: str, registry_host: str | None = None,
+          name: str | None = None, robot: str | None = None, create_robot: bool = False, actions: str = "pull",
+          expires_at: dt.datetime | None = None, never_expires: bool = False) -> PullSecret:
     """A pull secret for ``project``: for a new robot (``create_robot``), or for an existing one,
-    which is re-keyed because only a secret's hash is stored (its old secret stops working)."""
+    which is re-keyed because only a secret's hash is stored (its old secret stops working).
+    ``registry_host`` defaults to the ``registry_host`` setting."""
+    registry_host = registry_host or uow.settings.registry_host
     if not _DNS_LABEL.match(namespace or ""):
         raise Invalid(f"invalid Kubernetes namespace {namespace[:80]!r}", field="namespace")
     if not registry_host or not _HOST.match(registry_host):
@@ -68,10 +71,11 @@ def issue(actor: Principal, project: str, *, namespace: str, registry_host: str,
         raise Invalid(f"invalid Kubernetes secret name {secret_name[:80]!r}", field="name")
     if create_robot:
         robot_name = robot or default_robot_name(namespace)
-        created = robots.create(actor, project, robot_name, actions=actions, expires_at=expires_at,
+        created = robots.create(uow, actor, project, robot_name, actions=actions, expires_at=expires_at,
+                                never_expires=never_expires,
                                 description=f"image pull secret for namespace {namespace}")
     elif robot is not None:
-        created = robots.rekey(actor, project, robot)
+        created = robots.rekey(uow, actor, project, robot)
     else:
         raise Invalid("name an existing robot or ask for a new one", field="robot")
     config = docker_config(registry_host, created.login, created.secret)

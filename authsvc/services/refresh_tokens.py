@@ -8,22 +8,26 @@ and an operator can revoke it.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
-from ..store.models import RefreshToken, User, db
-from .accounts import get_user
-from .credentials import hash_refresh_token, new_refresh_token
+from ..core.credential_secrets import digest, new_secret
 from ..core.policy import Principal, may_manage_credentials_of
+from ..store.models import RefreshToken, User
 from . import audit
+from .accounts import get_user
+from .authn import Identity
 from .errors import Forbidden, NotFound
+from .unit_of_work import UnitOfWork
+
+_refresh = RefreshToken.__table__
 
 
-def issue(user, client_id: str) -> str:
-    """A new refresh token for ``user`` (a user row); commits, with any pending audit event."""
-    token = new_refresh_token()
-    db.session.add(RefreshToken(token_hash=hash_refresh_token(token), user_id=user.id,
-                                credential_version=user.credential_version, client_id=client_id[:64]))
-    db.session.commit()
+def issue(uow: UnitOfWork, identity: Identity, client_id: str) -> str:
+    """A new refresh token for a password login, bound to its account's credential version."""
+    token = new_secret()
+    uow.session.connection().execute(insert(_refresh).values(
+        token_hash=digest(token), user_id=identity.user_id, credential_version=identity.credential_version,
+        client_id=client_id[:64]))
     return token
 
 
@@ -32,30 +36,28 @@ def _require_owner_or_admin(actor: Principal, user_name: str | None) -> None:
         raise Forbidden("only system administrators may manage other users' refresh tokens")
 
 
-def list_tokens(actor: Principal, user_name: str | None = None) -> list[tuple[RefreshToken, str]]:
+def list_tokens(uow: UnitOfWork, actor: Principal, user_name: str | None = None) -> list[tuple[RefreshToken, str]]:
     _require_owner_or_admin(actor, user_name)
     query = select(RefreshToken, User.name).join(User, RefreshToken.user_id == User.id)
     if user_name is not None:
-        query = query.where(User.id == get_user(user_name).id)
-    return [(row, name) for row, name in db.session.execute(query.order_by(RefreshToken.id)).all()]
+        query = query.where(User.id == get_user(uow, user_name).id)
+    return [(row, name) for row, name in uow.session.execute(query.order_by(RefreshToken.id)).all()]
 
 
-def revoke(actor: Principal, token_id: int) -> None:
-    found = db.session.execute(select(RefreshToken, User.name).join(User, RefreshToken.user_id == User.id)
-                               .where(RefreshToken.id == token_id)).first()
+def revoke(uow: UnitOfWork, actor: Principal, token_id: int) -> None:
+    found = uow.session.execute(select(RefreshToken, User.name).join(User, RefreshToken.user_id == User.id)
+                                .where(RefreshToken.id == token_id)).first()
     if found is None or not may_manage_credentials_of(actor, found[1]):
         raise NotFound(f"refresh token {token_id} does not exist")
-    db.session.execute(delete(RefreshToken).where(RefreshToken.id == token_id))
-    audit.record(actor, "token.revoke", found[1], id=token_id)
-    db.session.commit()
+    uow.session.execute(delete(RefreshToken).where(RefreshToken.id == token_id))
+    audit.record(uow, actor, "token.revoke", found[1], id=token_id)
 
 
-def revoke_all(actor: Principal, user_name: str) -> int:
+def revoke_all(uow: UnitOfWork, actor: Principal, user_name: str) -> int:
     _require_owner_or_admin(actor, user_name)
-    user = get_user(user_name)
-    count = db.session.execute(delete(RefreshToken).where(RefreshToken.user_id == user.id)).rowcount
-    audit.record(actor, "token.revoke", user_name, count=count)
-    db.session.commit()
+    user = get_user(uow, user_name)
+    count = uow.session.execute(delete(RefreshToken).where(RefreshToken.user_id == user.id)).rowcount
+    audit.record(uow, actor, "token.revoke", user_name, count=count)
     return count
 
 

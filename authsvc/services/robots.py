@@ -4,28 +4,27 @@ A robot logs in as ``robot.<project>.<name>`` with a random secret shown
 once at creation or re-keying.  Its authority is a :class:`RobotScope` —
 some of pull/push/delete on its own project — and it can never administer
 anything.  Expired, disabled or deleted robots are refused at once: every
-token request reads the robot's row.
+token request reads the robot's row (``authn/robot.py`` checks the secret;
+this module only manages robots).  Making or re-keying a secret needs a
+caller who logged in with a password (``core.policy.may_create_credentials``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..core.credential_secrets import digest, new_secret
 from ..core.names import InvalidName, check_robot_name, robot_login
-from ..core.policy import ROBOT_PERMISSIONS, Permission, Principal, RobotScope
-from ..store.models import PRINCIPAL_NAME_MAX, Project, Robot, db, utcnow
+from ..core.policy import ROBOT_PERMISSIONS, Permission, Principal, may_create_credentials
+from ..store.models import PRINCIPAL_NAME_MAX, Project, Robot, utcnow
 from . import audit
-from .errors import Conflict, Invalid, NotFound
+from .errors import Conflict, Forbidden, Invalid, NotFound
 from .projects import require_permission
-
-SECRET_BYTES = 32
+from .unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -50,94 +49,90 @@ def _actions_text(permissions: frozenset[Permission]) -> str:
     return ",".join(p.value for p in (Permission.PULL, Permission.PUSH, Permission.DELETE) if p in permissions)
 
 
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+def _require_password_login(actor: Principal) -> None:
+    if not may_create_credentials(actor):
+        raise Forbidden("making a robot secret needs a login with a password, not a token")
 
 
-def _find(project: Project, name: str) -> Robot:
-    robot = db.session.execute(select(Robot).where(Robot.project_id == project.id,
+def check_expiry(expires_at: dt.datetime | None, never_expires: bool) -> dt.datetime | None:
+    """Every machine credential expires unless its creator explicitly asked for one that never does."""
+    if never_expires == (expires_at is not None):
+        raise Invalid("give an expiry time, or ask explicitly for a robot that never expires",
+                      field="expires_at")
+    if expires_at is not None and expires_at <= utcnow():
+        raise Invalid("the expiry must be in the future", field="expires_at")
+    return expires_at
+
+
+def _find(uow: UnitOfWork, project: Project, name: str) -> Robot:
+    robot = uow.session.execute(select(Robot).where(Robot.project_id == project.id,
                                                    Robot.name == name)).scalar_one_or_none()
     if robot is None:
         raise NotFound(f"robot {name[:40]!r} does not exist in project {project.name!r}")
     return robot
 
 
-def create(actor: Principal, project_name: str, name: str, *, actions: str | list[str],
-           expires_at: dt.datetime | None, description: str = "") -> CreatedRobot:
-    """Create a robot; ``expires_at=None`` means no expiry, which callers must ask for explicitly."""
+def create(uow: UnitOfWork, actor: Principal, project_name: str, name: str, *, actions: str | list[str],
+           expires_at: dt.datetime | None = None, never_expires: bool = False,
+           description: str = "") -> CreatedRobot:
+    """Create a robot that expires at ``expires_at``, or never when ``never_expires`` says so."""
     try:
         check_robot_name(name)
     except InvalidName as exc:
         raise Invalid(str(exc), field="name") from None
     permissions = parse_actions(actions)
-    if expires_at is not None and expires_at <= utcnow():
-        raise Invalid("the expiry must be in the future", field="expires_at")
-    project = require_permission(actor, project_name, Permission.MANAGE_ROBOTS)
-    secret = secrets.token_urlsafe(SECRET_BYTES)
-    robot = Robot(project_id=project.id, name=name, secret_hash=hash_secret(secret),
+    check_expiry(expires_at, never_expires)
+    project = require_permission(uow, actor, project_name, Permission.MANAGE_ROBOTS)
+    _require_password_login(actor)
+    secret = new_secret()
+    robot = Robot(project_id=project.id, name=name, secret_hash=digest(secret),
                   actions=_actions_text(permissions), description=description[:300], expires_at=expires_at,
                   disabled=False, created_by=actor.subject[:PRINCIPAL_NAME_MAX])
-    db.session.add(robot)
+    uow.session.add(robot)
     login = robot_login(project.name, name)
-    audit.record(actor, "robot.create", login, actions=robot.actions,
+    audit.record(uow, actor, "robot.create", login, actions=robot.actions,
                  expires_at=expires_at.strftime("%Y-%m-%dT%H:%M:%SZ") if expires_at else None)
     try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
+        uow.session.flush()
+    except IntegrityError:  # a concurrent create won the race; the adapter rolls the unit back
         raise Conflict(f"robot {name!r} already exists in project {project_name!r}") from None
     return CreatedRobot(login, secret, robot)
 
 
-def list_robots(actor: Principal, project_name: str) -> list[Robot]:
-    project = require_permission(actor, project_name, Permission.MANAGE_ROBOTS)
-    return list(db.session.execute(select(Robot).where(Robot.project_id == project.id)
+def list_robots(uow: UnitOfWork, actor: Principal, project_name: str) -> list[Robot]:
+    project = require_permission(uow, actor, project_name, Permission.MANAGE_ROBOTS)
+    return list(uow.session.execute(select(Robot).where(Robot.project_id == project.id)
                                    .order_by(Robot.name)).scalars())
 
 
-def get(actor: Principal, project_name: str, name: str) -> Robot:
-    return _find(require_permission(actor, project_name, Permission.MANAGE_ROBOTS), name)
+def get(uow: UnitOfWork, actor: Principal, project_name: str, name: str) -> Robot:
+    return _find(uow, require_permission(uow, actor, project_name, Permission.MANAGE_ROBOTS), name)
 
 
-def set_disabled(actor: Principal, project_name: str, name: str, disabled: bool) -> Robot:
-    project = require_permission(actor, project_name, Permission.MANAGE_ROBOTS)
-    robot = _find(project, name)
+def set_disabled(uow: UnitOfWork, actor: Principal, project_name: str, name: str, disabled: bool) -> Robot:
+    project = require_permission(uow, actor, project_name, Permission.MANAGE_ROBOTS)
+    robot = _find(uow, project, name)
     robot.disabled = disabled
-    audit.record(actor, "robot.disable" if disabled else "robot.enable", robot_login(project.name, name))
-    db.session.commit()
+    audit.record(uow, actor, "robot.disable" if disabled else "robot.enable", robot_login(project.name, name))
     return robot
 
 
-def rekey(actor: Principal, project_name: str, name: str) -> CreatedRobot:
+def rekey(uow: UnitOfWork, actor: Principal, project_name: str, name: str) -> CreatedRobot:
     """A new secret; the old one stops working at once."""
-    project = require_permission(actor, project_name, Permission.MANAGE_ROBOTS)
-    robot = _find(project, name)
-    secret = secrets.token_urlsafe(SECRET_BYTES)
-    robot.secret_hash = hash_secret(secret)
+    project = require_permission(uow, actor, project_name, Permission.MANAGE_ROBOTS)
+    _require_password_login(actor)
+    robot = _find(uow, project, name)
+    secret = new_secret()
+    robot.secret_hash = digest(secret)
     login = robot_login(project.name, name)
-    audit.record(actor, "robot.rekey", login)
-    db.session.commit()
+    audit.record(uow, actor, "robot.rekey", login)
     return CreatedRobot(login, secret, robot)
 
 
-def delete(actor: Principal, project_name: str, name: str) -> None:
-    project = require_permission(actor, project_name, Permission.MANAGE_ROBOTS)
-    db.session.delete(_find(project, name))
-    audit.record(actor, "robot.delete", robot_login(project.name, name))
-    db.session.commit()
-
-
-def principal_for(row, secret: str) -> Principal | None:
-    """The robot's principal if ``secret`` is right and the robot usable now, else None.
-
-    ``row`` is the robot's row joined with its project's name (store.queries.robot_by_login).
-    """
-    if row is None or not hmac.compare_digest(row.secret_hash, hash_secret(secret)):
-        return None
-    if row.disabled or (row.expires_at is not None and row.expires_at <= utcnow()):
-        return None
-    scope = RobotScope(row.project_name, frozenset(Permission(a) for a in row.actions.split(",") if a))
-    return Principal(robot_login(row.project_name, row.name), robot_scope=scope)
+def delete(uow: UnitOfWork, actor: Principal, project_name: str, name: str) -> None:
+    project = require_permission(uow, actor, project_name, Permission.MANAGE_ROBOTS)
+    uow.session.delete(_find(uow, project, name))
+    audit.record(uow, actor, "robot.delete", robot_login(project.name, name))
 
 
 def robot_summary(robot: Robot, project_name: str) -> dict:

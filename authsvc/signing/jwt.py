@@ -53,8 +53,10 @@ class TokenSigner:
             kid = jwk_thumbprint(public_jwk(public_key)) if kid_format == "thumbprint" else libtrust_key_id(public_key)
             self._verification_keys.setdefault(kid, public_key)
 
-    def issue(self, *, subject: str, audience: str, access: list[dict],
-              now: dt.datetime | None = None) -> IssuedToken:
+    def issue(self, *, subject: str, audience: str, access: list[dict], now: dt.datetime | None = None,
+              extra_claims: dict | None = None) -> IssuedToken:
+        """A signed token; ``extra_claims`` (never a registry token's: the REST API's own binding
+        of a token to one account) are added beside the standard ones."""
         now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
         issued = int(now.timestamp())
         claims = {
@@ -67,6 +69,8 @@ class TokenSigner:
             "jti": secrets.token_urlsafe(16),
             "access": access,
         }
+        if extra_claims:
+            claims.update(extra_claims)
         token = jwt.encode(claims, self._key, algorithm=self._algorithm, headers=self._headers)
         return IssuedToken(token=token, issued_at=now, expires_in=self.lifetime)
 

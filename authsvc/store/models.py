@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint,
+from sqlalchemy import (Boolean, DateTime, Enum, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint,
                         func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ..core.policy import Role
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -41,7 +43,11 @@ def utcnow() -> dt.datetime:
 
 
 class User(db.Model):
+    """An account.  Ids are never reused (AUTOINCREMENT on SQLite, a sequence elsewhere): whatever
+    names an id -- a cached credential, an API token -- can never match a later account."""
+
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
@@ -79,7 +85,10 @@ class Membership(db.Model):
     # Indexed: the token path looks memberships up by (user, project).
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
                                          index=True)
-    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: One of core.policy.Role, held to it by a CHECK constraint (ck_memberships_role).
+    role: Mapped[Role] = mapped_column(Enum(Role, name="role", native_enum=False, create_constraint=True, length=16,
+                                            values_callable=lambda roles: [r.value for r in roles]),
+                                       nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
                                                     server_default=func.current_timestamp())
 

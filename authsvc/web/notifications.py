@@ -18,6 +18,7 @@ from flask import Blueprint, jsonify, request
 
 from ..services import inventory
 from ..services.errors import Invalid
+from .unit import unit
 
 #: Where the registry posts; ``registry-config`` derives the URL from ``realm``.
 EVENTS_PATH = "/registry/events"
@@ -31,10 +32,10 @@ blueprint = Blueprint("notifications", __name__)
 @blueprint.post(EVENTS_PATH)
 def receive_events():
     scheme, _, value = (request.headers.get("Authorization") or "").strip().partition(" ")
-    inventory.verify_registry_secret(value.strip() if scheme.lower() == "bearer" else None)
+    inventory.verify_registry_secret(unit(), value.strip() if scheme.lower() == "bearer" else None)
     request.max_content_length = MAX_EVENTS_BYTES
     try:
         envelope = json.loads(request.get_data())
     except (ValueError, RecursionError):
         raise Invalid("the body is not JSON") from None
-    return jsonify(inventory.record_events(envelope).summary())
+    return jsonify(inventory.record_events(unit(), envelope).summary())

@@ -18,10 +18,11 @@ from __future__ import annotations
 import binascii
 from base64 import b64decode
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from ..services.errors import Invalid, Unauthorized
 from ..services.grants import TokenRequest, issue_token
+from .unit import unit
 
 GRANT_TYPES = ("password", "refresh_token")
 
@@ -86,7 +87,7 @@ def create_blueprint(path: str) -> Blueprint:
     @blueprint.route(path, methods=["GET", "POST"])
     def token():
         token_request = _from_get() if request.method == "GET" else _from_post()
-        grant = issue_token(current_app.extensions["authsvc"], token_request)
+        grant = issue_token(unit(), token_request)
         g.token_outcome = grant.outcome  # for the request log and the metrics (web/requestlog.py)
         response = jsonify(grant.body)
         response.headers["Cache-Control"] = "no-store"

@@ -128,7 +128,7 @@ def _basic(user: str, password: str) -> str:
 
 def build(run) -> tuple[ProductionStack, ProductionStack, list[tuple], str]:
     """Both databases, filled; both instances serving.  Returns (big, small, requests, description)."""
-    from authsvc.services.passwords import hash_password
+    from authsvc.services.authn.passwords import hash_password
 
     password_hash = hash_password(probe_password(), 12)
     started = time.monotonic()

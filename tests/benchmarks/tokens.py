@@ -67,21 +67,23 @@ def seed(stack: ProductionStack) -> None:
     """Users (bcrypt cost 12), private projects with every user a developer or admin, public projects,
     through the service layer (what the CLI runs)."""
     from authsvc.core.policy import OPERATOR
-    from authsvc.services import accounts, audit, projects
+    from authsvc.services import accounts, projects
+    from tests.support.units import unit
 
     with stack.app_context():
-        audit.set_source("benchmark-seed")
+        uow = unit(source="benchmark-seed")
         for user in USERS:
-            accounts.create_user(OPERATOR, user, password(user))
+            accounts.create_user(uow, OPERATOR, user, password(user))
         for index, project in enumerate(PRIVATE):
             owner = USERS[index % len(USERS)]
-            projects.create_project(OPERATOR, project, public=False, owner=owner)
+            projects.create_project(uow, OPERATOR, project, public=False, owner=owner)
             for user in USERS:
                 if user != owner:
-                    projects.add_member(OPERATOR, project, user, "developer")
+                    projects.add_member(uow, OPERATOR, project, user, "developer")
         for project in PUBLIC:
-            projects.create_project(OPERATOR, project, public=True, owner=USERS[0])
-        projects.create_project(OPERATOR, "bench-img", public=False, owner=USERS[0])
+            projects.create_project(uow, OPERATOR, project, public=True, owner=USERS[0])
+        projects.create_project(uow, OPERATOR, "bench-img", public=False, owner=USERS[0])
+        uow.commit()
 
 
 def _query(scopes: tuple[str, ...], **params: str) -> str:

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from authsvc.cli import main
 from tests.cli.conftest import one_line_error
 from tests.conftest import SERVER_URL, app_settings, fresh_database_url
+from tests.support.units import call
 
 
 def test_init_is_idempotent_and_keys_are_private(cli, tmp_path):
@@ -149,12 +150,17 @@ def test_registry_config_matches_settings(cli, tmp_path):
 
 def test_token_list_and_revoke(cli, tmp_path):
     from authsvc import create_app
+    from authsvc.core.policy import CredentialKind, Principal
     from authsvc.services import accounts, refresh_tokens
+    from authsvc.services.authn import Identity
     cli("user", "create", "alice", "--password-stdin", input="alice-pass-1\n")
     app = create_app(app_settings(tmp_path), environ={})
     with app.app_context():
-        refresh_tokens.issue(accounts.get_user("alice"), "docker")
-        refresh_tokens.issue(accounts.get_user("alice"), "docker")
+        user = call(accounts.get_user, "alice")
+        login = Identity(Principal("alice", credential=CredentialKind.PASSWORD), "password", user.id,
+                         user.credential_version)
+        call(refresh_tokens.issue, login, "docker")
+        call(refresh_tokens.issue, login, "docker")
     tokens = json.loads(cli("token", "list", "--json").output)
     assert [(t["user"], t["client_id"]) for t in tokens] == [("alice", "docker")] * 2
     cli("token", "revoke", str(tokens[0]["id"]))

@@ -36,7 +36,7 @@ def test_robot_lifecycle(cli):
 
 def test_robot_errors_are_one_line(cli):
     _setup(cli)
-    one_line_error(cli("robot", "create", "web", "ci", ok=False), "--expires-in DURATION or --no-expiry")
+    one_line_error(cli("robot", "create", "web", "ci", ok=False), "ask explicitly for a robot that never expires")
     one_line_error(cli("robot", "create", "web", "ci", "--no-expiry", "--actions", "admin", ok=False),
                    "robot actions must be")
     one_line_error(cli("robot", "create", "ghost", "ci", "--no-expiry", ok=False), "does not exist")

@@ -31,6 +31,7 @@ from authsvc.web.api import OPENAPI_PATH
 from tests.conftest import PASSWORDS, make_app
 from tests.conftest import seed
 from tests.http.conftest import basic_header, bearer_header
+from tests.support.units import call
 
 DOC = json.loads(OPENAPI_PATH.read_text())
 PREFIX = "/api/v1"
@@ -275,7 +276,7 @@ def test_delete_project(api, who, project):
         assert_status(api.post("/projects", "root", json={"name": project, "owner": "erin"}), 409)
         from authsvc.core.policy import OPERATOR
         from authsvc.services import projects
-        projects.release_name(OPERATOR, project)
+        call(projects.release_name, OPERATOR, project)
         # Released: its memberships went with it, so a new project of that name starts empty.
         assert_status(api.post("/projects", "root", json={"name": project, "owner": "erin"}), 201)
         assert members_of(api, project) == [{"user": "erin", "role": "admin"}]
@@ -799,14 +800,20 @@ def test_a_demoted_system_admins_token_loses_admin_rights_at_once(api, client):
     assert_status(api.get("/users", bearer), 403)
 
 
-def test_expired_and_foreign_tokens_are_refused(app, api):
+def test_expired_and_foreign_tokens_are_refused(app, api, client):
     signer = app.extensions["authsvc"].signer
-    old = signer.issue(subject="alice", audience="authsvc-api", access=[],
+    fresh = bearer_header(client, "alice")
+    assert_status(api.get("/users/current", fresh), 200)
+    token = fresh["Authorization"].split()[1]
+    claims = signer.verify(token, audience="authsvc-api")
+    bound = {key: claims[key] for key in ("uid", "cv", "cred")}
+    old = signer.issue(subject="alice", audience="authsvc-api", access=[], extra_claims=bound,
                        now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1))
     assert_status(api.get("/users/current", {"Authorization": f"Bearer {old.token}"}), 401)
-    fresh = signer.issue(subject="alice", audience="authsvc-api", access=[])
-    assert_status(api.get("/users/current", {"Authorization": f"Bearer {fresh.token}"}), 200)
-    header, payload, signature = fresh.token.split(".")
+    # A token naming the account by name alone (as before user ids were bound) is refused.
+    unbound = signer.issue(subject="alice", audience="authsvc-api", access=[])
+    assert_status(api.get("/users/current", {"Authorization": f"Bearer {unbound.token}"}), 401)
+    header, payload, signature = token.split(".")
     forged = f"{header}.{payload}.{signature[:-4]}AAAA"
     assert_status(api.get("/users/current", {"Authorization": f"Bearer {forged}"}), 401)
     anonymous = signer.issue(subject="", audience="authsvc-api", access=[])
@@ -838,7 +845,7 @@ def test_wrong_credentials_are_401_before_anything_else(api, header, method, pat
 
 def test_a_personal_access_token_stands_in_for_the_password(app, api):
     from authsvc.services import personal_tokens
-    created = personal_tokens.create(OPERATOR, "bob", "laptop", expires_in=dt.timedelta(days=1))
+    created = call(personal_tokens.create, OPERATOR, "bob", "laptop", expires_in=dt.timedelta(days=1))
     pat = basic_header("bob", created.token)
     assert api.get("/users/current", pat).get_json()["name"] == "bob"
     assert_status(api.get("/projects/priv/members", pat), 200)
@@ -848,7 +855,7 @@ def test_a_personal_access_token_stands_in_for_the_password(app, api):
 
 def test_a_robot_account_never_administers_anything(app, api):
     from authsvc.services import robots
-    robot = robots.create(OPERATOR, "priv", "ci", actions="pull,push", expires_at=None)
+    robot = call(robots.create, OPERATOR, "priv", "ci", actions="pull,push", never_expires=True)
     who = basic_header(robot.login, robot.secret)
     assert_status(api.get("/projects/priv", who), 200)
     for method, path, body in [("PATCH", "/projects/priv", {"public": True}), ("DELETE", "/projects/priv", None),
@@ -907,7 +914,7 @@ def test_changes_made_through_the_api_reach_the_token_endpoint(app, api, client)
     assert actions(app, get_token(client, "repository:priv/app:pull", user="erin"), "priv/app") == []
     assert_status(api.post("/projects/priv/members", "alice", json={"user": "erin", "role": "guest"}), 201)
     assert actions(app, get_token(client, "repository:priv/app:pull", user="erin"), "priv/app") == ["pull"]
-    project_service.remove_member(OPERATOR, "priv", "erin")
+    call(project_service.remove_member, OPERATOR, "priv", "erin")
     assert_status(api.get("/projects/priv", "erin"), 404)
 
 

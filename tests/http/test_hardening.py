@@ -11,6 +11,7 @@ from authsvc.core.policy import OPERATOR
 from authsvc.services import audit
 from tests.conftest import PASSWORDS
 from tests.http.test_token_endpoint import basic, get_token
+from tests.support.units import call
 
 
 def attempt(client, user, password, address="10.0.0.1"):
@@ -58,7 +59,7 @@ def test_counters_are_shared_by_instances(tmp_path, seeded, client):
 def test_audit_records_grants_failures_and_changes(app, client, seeded):
     get_token(client, "repository:priv/app:pull,push", user="carol")
     attempt(client, "carol", "wrong-pass-1", address="10.9.9.9")
-    events = audit.list_events(OPERATOR)
+    events = call(audit.list_events, OPERATOR)
     grant = next(e for e in events if e.action == "token.grant")
     assert (grant.actor, grant.target) == ("carol", "registry")
     summary = audit.event_summary(grant)
@@ -91,7 +92,7 @@ def test_hostile_queries_are_4xx_json(client, seeded, query):
 def test_long_passwords_never_let_a_prefix_in(client, seeded):
     from authsvc.services import accounts
     long_password = "L" * 72 + "-the-rest-matters"
-    accounts.set_password(OPERATOR, "bob", long_password)
+    call(accounts.set_password, OPERATOR, "bob", long_password)
     assert get_token(client, user="bob", password=long_password).status_code == 200
     assert get_token(client, user="bob", password="L" * 72).status_code == 401
     assert get_token(client, user="bob", password="L" * 72 + "-the-rest-differs").status_code == 401
@@ -103,7 +104,7 @@ def test_database_failure_is_503_json(app, client, seeded, monkeypatch):
     def broken(*_args, **_kwargs):
         raise OperationalError("SELECT", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(queries, "user_by_name", broken)
+    monkeypatch.setattr(queries, "user_with_counter", broken)
     response = get_token(client, user="bob")
     assert response.status_code == 503
     assert response.get_json()["errors"][0]["code"] == "UNAVAILABLE"
@@ -139,7 +140,7 @@ def test_unknown_user_and_wrong_password_take_the_same_time(tmp_path):
     app = make_app(tmp_path, bcrypt_rounds=8, throttle_threshold=0)
     client = app.test_client()
     with app.app_context():
-        accounts.create_user(OPERATOR, "bob", PASSWORDS["bob"])
+        call(accounts.create_user, OPERATOR, "bob", PASSWORDS["bob"])
 
     def timed(user):
         start = time.perf_counter()
@@ -163,7 +164,7 @@ def test_database_errors_that_are_not_outages_are_not_503(app, client, seeded, m
     def broken(*_args, **_kwargs):
         raise getattr(sqlalchemy.exc, error)("SELECT", {}, Exception("refused"))
 
-    monkeypatch.setattr(queries, "user_by_name", broken)
+    monkeypatch.setattr(queries, "user_with_counter", broken)
     response = get_token(client, user="bob")
     assert response.status_code == status
     assert response.get_json()["errors"][0]["message"]

@@ -8,18 +8,21 @@ import json
 
 import pytest
 
-from authsvc.core.policy import OPERATOR, Principal
+from authsvc.core.policy import OPERATOR, CredentialKind, Principal
 from authsvc.services import accounts, personal_tokens, projects, pull_secrets, robots
 from authsvc.services.errors import Conflict, Forbidden, Invalid, NotFound
 from authsvc.store.models import utcnow
 from tests.http.test_token_endpoint import actions, basic, claims_of, get_token
+from tests.support.units import call
 
-ALICE = Principal("alice")  # Project Admin of pub and priv in the seeded fixture
-BOB = Principal("bob")      # developer
+# As they are after logging in with their passwords (what may create credentials).
+ALICE = Principal("alice", credential=CredentialKind.PASSWORD)  # Project Admin of pub and priv (seeded)
+BOB = Principal("bob", credential=CredentialKind.PASSWORD)      # developer
 
 
 def robot(project="priv", name="ci", acts="pull,push", expires_at=None, actor=ALICE):
-    return robots.create(actor, project, name, actions=acts, expires_at=expires_at)
+    return call(robots.create, actor, project, name, actions=acts, expires_at=expires_at,
+                never_expires=expires_at is None)
 
 
 def test_robot_login_gets_its_scope_and_names_itself(app, client, seeded):
@@ -37,18 +40,18 @@ def test_robot_refused_when_wrong_disabled_expired_rekeyed_or_deleted(app, clien
     assert get_token(client, user=created.login, password=created.secret).status_code == 200
     assert get_token(client, user=created.login, password=created.secret + "x").status_code == 401
     assert get_token(client, user="robot.priv.nobody", password=created.secret).status_code == 401
-    robots.set_disabled(ALICE, "priv", "ci", True)
+    call(robots.set_disabled, ALICE, "priv", "ci", True)
     assert get_token(client, user=created.login, password=created.secret).status_code == 401
-    robots.set_disabled(ALICE, "priv", "ci", False)
-    rekeyed = robots.rekey(ALICE, "priv", "ci")
+    call(robots.set_disabled, ALICE, "priv", "ci", False)
+    rekeyed = call(robots.rekey, ALICE, "priv", "ci")
     assert get_token(client, user=created.login, password=created.secret).status_code == 401
     assert get_token(client, user=created.login, password=rekeyed.secret).status_code == 200
-    row = robots.get(ALICE, "priv", "ci")
+    row = call(robots.get, ALICE, "priv", "ci")
     row.expires_at = utcnow() - dt.timedelta(seconds=1)
     from authsvc.store.models import db
     db.session.commit()
     assert get_token(client, user=created.login, password=rekeyed.secret).status_code == 401
-    robots.delete(ALICE, "priv", "ci")
+    call(robots.delete, ALICE, "priv", "ci")
     assert get_token(client, user=created.login, password=rekeyed.secret).status_code == 401
 
 
@@ -80,39 +83,39 @@ def test_only_project_admins_manage_robots(seeded):
 
 
 def test_personal_token_is_a_password_until_revoked_expired_or_password_change(app, client, seeded):
-    created = personal_tokens.create(BOB, "bob", "laptop", expires_in=dt.timedelta(days=30))
+    created = call(personal_tokens.create, BOB, "bob", "laptop", expires_in=dt.timedelta(days=30))
     assert created.token.startswith("asvc_pat_")
     response = get_token(client, "repository:priv/app:pull,push", user="bob", password=created.token,
                          offline_token="true")
     assert claims_of(app, response)["sub"] == "bob" and actions(app, response, "priv/app") == ["pull", "push"]
     assert "refresh_token" not in response.get_json()
-    assert personal_tokens.token_summary(personal_tokens.list_tokens(BOB, "bob")[0])["last_used_at"]
+    assert personal_tokens.token_summary(call(personal_tokens.list_tokens, BOB, "bob")[0])["last_used_at"]
     assert get_token(client, user="carol", password=created.token).status_code == 401  # not carol's
-    personal_tokens.revoke(BOB, "bob", "laptop")
+    call(personal_tokens.revoke, BOB, "bob", "laptop")
     assert get_token(client, user="bob", password=created.token).status_code == 401
-    again = personal_tokens.create(BOB, "bob", "laptop", expires_in=dt.timedelta(days=30))
-    accounts.set_password(OPERATOR, "bob", "brand-new-pass-1")
+    again = call(personal_tokens.create, BOB, "bob", "laptop", expires_in=dt.timedelta(days=30))
+    call(accounts.set_password, OPERATOR, "bob", "brand-new-pass-1")
     assert get_token(client, user="bob", password=again.token).status_code == 401
 
 
 def test_personal_tokens_belong_to_their_user(seeded):
     with pytest.raises(Forbidden):
-        personal_tokens.create(BOB, "carol", "x", expires_in=dt.timedelta(days=1))
+        call(personal_tokens.create, BOB, "carol", "x", expires_in=dt.timedelta(days=1))
     with pytest.raises(Invalid):
-        personal_tokens.create(BOB, "bob", "forever", expires_in=dt.timedelta(days=400))
-    personal_tokens.create(OPERATOR, "carol", "ci", expires_in=dt.timedelta(days=1))
+        call(personal_tokens.create, BOB, "bob", "forever", expires_in=dt.timedelta(days=400))
+    call(personal_tokens.create, OPERATOR, "carol", "ci", expires_in=dt.timedelta(days=1))
     with pytest.raises(Conflict):
-        personal_tokens.create(Principal("carol"), "carol", "ci", expires_in=dt.timedelta(days=1))
+        call(personal_tokens.create, Principal("carol", credential=CredentialKind.PASSWORD), "carol", "ci", expires_in=dt.timedelta(days=1))
 
 
 def test_api_accepts_personal_tokens(client, seeded):
-    created = personal_tokens.create(BOB, "bob", "api", expires_in=dt.timedelta(days=1))
+    created = call(personal_tokens.create, BOB, "bob", "api", expires_in=dt.timedelta(days=1))
     response = client.get("/api/v1/users/current", headers=basic("bob", created.token))
     assert response.status_code == 200 and response.get_json()["name"] == "bob"
 
 
 def test_pull_secret_manifest_holds_a_working_robot(app, client, seeded):
-    secret = pull_secrets.issue(ALICE, "priv", namespace="prod", registry_host="reg.example:5000",
+    secret = call(pull_secrets.issue, ALICE, "priv", namespace="prod", registry_host="reg.example:5000", never_expires=True,
                                 create_robot=True)
     assert secret.login == "robot.priv.pull-prod"
     auth = secret.dockerconfigjson["auths"]["reg.example:5000"]
@@ -124,9 +127,9 @@ def test_pull_secret_manifest_holds_a_working_robot(app, client, seeded):
     response = get_token(client, "repository:priv/app:pull,push", user=auth["username"], password=auth["password"])
     assert actions(app, response, "priv/app") == ["pull"]
     with pytest.raises(Invalid):
-        pull_secrets.issue(ALICE, "priv", namespace="Prod!", registry_host="r", create_robot=True)
+        call(pull_secrets.issue, ALICE, "priv", namespace="Prod!", registry_host="r", create_robot=True)
     with pytest.raises(Invalid):
-        pull_secrets.issue(ALICE, "priv", namespace="prod", registry_host="", robot="pull-prod")
+        call(pull_secrets.issue, ALICE, "priv", namespace="prod", registry_host="", robot="pull-prod")
 
 
 @pytest.mark.parametrize("namespace, robot_name", [
@@ -145,23 +148,24 @@ def test_default_pull_robot_names_are_valid_and_distinct(namespace, robot_name):
 
 def test_long_project_names_get_a_valid_default_secret_name(app, seeded):
     long_name = "a" * 62
-    projects.create_project(OPERATOR, long_name, public=False, owner="alice")
-    secret = pull_secrets.issue(ALICE, long_name, namespace="prod", registry_host="r:5000", create_robot=True)
+    call(projects.create_project, OPERATOR, long_name, public=False, owner="alice")
+    secret = call(pull_secrets.issue, ALICE, long_name, namespace="prod", registry_host="r:5000", create_robot=True,
+                  never_expires=True)
     assert f"  name: {long_name}-pull" in secret.manifest.splitlines()
 
 
 def test_passwords_cannot_look_like_personal_tokens(seeded):
     with pytest.raises(Invalid, match="asvc_pat_"):
-        accounts.set_password(OPERATOR, "bob", "asvc_pat_my-long-password")
+        call(accounts.set_password, OPERATOR, "bob", "asvc_pat_my-long-password")
 
 
 def test_the_longest_robot_login_is_recorded_whole(app, client, seeded):
     from authsvc.services import audit
     project = "p" * 64
-    projects.create_project(OPERATOR, project, public=False, owner="alice")
+    call(projects.create_project, OPERATOR, project, public=False, owner="alice")
     created = robot(project=project, name="r" * 40, acts="pull")
     assert len(created.login) == 111
     assert get_token(client, f"repository:{project}/app:pull", user=created.login,
                      password=created.secret).status_code == 200
-    grant = next(e for e in audit.list_events(OPERATOR) if e.action == "token.grant")
+    grant = next(e for e in call(audit.list_events, OPERATOR) if e.action == "token.grant")
     assert grant.actor == created.login

@@ -139,7 +139,7 @@ def test_database_outage_is_counted_as_unavailable(client, seeded, monkeypatch):
         raise OperationalError("SELECT", {}, Exception("connection refused"))
 
     delta = Delta(client)
-    monkeypatch.setattr(queries, "user_by_name", broken)
+    monkeypatch.setattr(queries, "user_with_counter", broken)
     assert get_token(client, user="bob").status_code == 503
     monkeypatch.undo()
     assert outcome(delta, "unavailable") == 1

@@ -12,6 +12,7 @@ from cryptography import x509
 from authsvc.services import accounts, refresh_tokens
 from authsvc.core.policy import OPERATOR
 from tests.conftest import PASSWORDS
+from tests.support.units import call
 
 
 def basic(user, password):
@@ -111,7 +112,7 @@ def test_malformed_authorization_is_401_json(client, seeded, header):
 
 
 def test_inactive_user_is_refused(client, seeded):
-    accounts.update_user(OPERATOR, "bob", is_active=False)
+    call(accounts.update_user, OPERATOR, "bob", is_active=False)
     assert get_token(client, user="bob").status_code == 401
 
 
@@ -151,7 +152,7 @@ def test_docker_login_gets_refresh_token_usable_by_post(app, client, seeded):
     assert claims["sub"] == "bob"
     assert claims["access"][0]["actions"] == ["pull", "push"]
     assert "refresh_token" not in response.get_json()  # not rotated: docker keeps the one it stored
-    stored = refresh_tokens.list_tokens(OPERATOR, "bob")
+    stored = call(refresh_tokens.list_tokens, OPERATOR, "bob")
     assert len(stored) == 1 and stored[0][0].token_hash != refresh and refresh not in stored[0][0].token_hash
 
 
@@ -160,10 +161,10 @@ def test_refresh_token_dies_with_credentials(client, seeded, kill):
     refresh = get_token(client, user="bob", offline_token="true").get_json()["refresh_token"]
     form = {"grant_type": "refresh_token", "refresh_token": refresh, "service": "registry"}
     assert client.post("/token", data=form).status_code == 200
-    {"password": lambda: accounts.set_password(OPERATOR, "bob", "new-pass-123"),
-     "deactivate": lambda: accounts.update_user(OPERATOR, "bob", is_active=False),
-     "delete": lambda: accounts.delete_user(OPERATOR, "bob"),
-     "revoke": lambda: refresh_tokens.revoke_all(OPERATOR, "bob")}[kill]()
+    {"password": lambda: call(accounts.set_password, OPERATOR, "bob", "new-pass-123"),
+     "deactivate": lambda: call(accounts.update_user, OPERATOR, "bob", is_active=False),
+     "delete": lambda: call(accounts.delete_user, OPERATOR, "bob"),
+     "revoke": lambda: call(refresh_tokens.revoke_all, OPERATOR, "bob")}[kill]()
     assert client.post("/token", data=form).status_code == 401
 
 
@@ -204,7 +205,7 @@ def test_password_cache_skips_bcrypt_but_not_a_password_change(app, client, seed
     hits = cache.hits
     assert get_token(client, user="bob").status_code == 200
     assert cache.hits == hits + 1
-    accounts.set_password(OPERATOR, "bob", "changed-pass-1")
+    call(accounts.set_password, OPERATOR, "bob", "changed-pass-1")
     assert get_token(client, user="bob").status_code == 401
     assert get_token(client, user="bob", password="changed-pass-1").status_code == 200
 
@@ -237,5 +238,5 @@ def test_refresh_tokens_expire_and_failures_are_audited(app, client, seeded):
     row.created_at = row.created_at - dt.timedelta(days=91)  # the default lifetime is 90 days
     db.session.commit()
     assert client.post("/token", data=form).status_code == 401
-    failures = [e for e in audit.list_events(OPERATOR) if e.action == "login.failure"]
+    failures = [e for e in call(audit.list_events, OPERATOR) if e.action == "login.failure"]
     assert [e.actor for e in failures] == ["bob"]

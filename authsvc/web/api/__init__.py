@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from ...core.policy import ANONYMOUS, Principal
-from ...services import credentials
+from ...services.authn import BearerTokenPresented, NameAndSecret
 from ...services.errors import Forbidden, NotFound, Unauthorized
 from ..errors import json_error
 from ..token import basic_credentials
+from ..unit import unit
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
@@ -38,14 +39,15 @@ def caller() -> Principal:
 def _authenticate(header: str | None) -> Principal:
     if not header:
         return ANONYMOUS
-    ctx = current_app.extensions["authsvc"]
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return credentials.by_api_token(ctx, value.strip()).principal
-    if scheme.lower() == "basic":
-        name, password = basic_credentials(header)
-        return ctx.authenticator.by_password(name, password).principal
-    raise Unauthorized("use Basic or Bearer credentials")
+        credential = BearerTokenPresented(value.strip())
+    elif scheme.lower() == "basic":
+        credential = NameAndSecret(*basic_credentials(header))
+    else:
+        raise Unauthorized("use Basic or Bearer credentials")
+    work = unit()
+    return work.context.authenticator.authenticate(work, credential).principal
 
 
 def create_blueprint() -> Blueprint:

@@ -11,8 +11,8 @@ import datetime as dt
 from flask import Blueprint, jsonify, request, url_for
 
 from ...services import personal_tokens, pull_secrets, robots
-from ...services.context import current
 from ...services.errors import Invalid
+from ..unit import unit
 from . import caller
 from .render import body, created, no_content, page_args, paginated
 
@@ -29,11 +29,12 @@ def _timestamp(value, field: str) -> dt.datetime | None:
     return parsed
 
 
-def _expiry(data: dict) -> dt.datetime | None:
-    """``expires_at`` must be given: a time, or null for a robot that never expires (explicitly)."""
-    if "expires_at" not in data:
-        raise Invalid("field 'expires_at' is required (a UTC time, or null for no expiry)", field="expires_at")
-    return _timestamp(data["expires_at"], "expires_at")
+def _expiry(data: dict) -> dict:
+    """``expires_at``: a time, or an explicit null for a robot that never expires; absent is
+    neither, and the service refuses it (every robot expires unless asked otherwise)."""
+    if "expires_at" in data and data["expires_at"] is None:
+        return {"never_expires": True}
+    return {"expires_at": _timestamp(data.get("expires_at"), "expires_at")}
 
 
 def _actions(data: dict) -> list[str]:
@@ -60,7 +61,7 @@ def register(bp: Blueprint) -> None:
     @bp.get("/projects/<name>/robots")
     def list_robots(name: str):
         page, size = page_args()
-        rows = robots.list_robots(caller(), name)
+        rows = robots.list_robots(unit(), caller(), name)
         items = [robots.robot_summary(r, name) for r in rows[(page - 1) * size: page * size]]
         return paginated(items, len(rows), page, size, "api.list_robots", name=name)
 
@@ -73,28 +74,28 @@ def register(bp: Blueprint) -> None:
         description = data.get("description", "")
         if not isinstance(description, str):
             raise Invalid("field 'description' must be a string", field="description")
-        made = robots.create(caller(), name, data["name"], actions=_actions(data), expires_at=_expiry(data),
-                             description=description)
+        made = robots.create(unit(), caller(), name, data["name"], actions=_actions(data), description=description,
+                             **_expiry(data))
         payload = {**robots.robot_summary(made.robot, name), "secret": made.secret}
         return created(payload, url_for("api.get_robot", name=name, robot=made.robot.name))
 
     @bp.get("/projects/<name>/robots/<robot>")
     def get_robot(name: str, robot: str):
-        return jsonify(robots.robot_summary(robots.get(caller(), name, robot), name))
+        return jsonify(robots.robot_summary(robots.get(unit(), caller(), name, robot), name))
 
     @bp.patch("/projects/<name>/robots/<robot>")
     def update_robot(name: str, robot: str):
         data = body(required={"disabled": bool})
-        return jsonify(robots.robot_summary(robots.set_disabled(caller(), name, robot, data["disabled"]), name))
+        return jsonify(robots.robot_summary(robots.set_disabled(unit(), caller(), name, robot, data["disabled"]), name))
 
     @bp.post("/projects/<name>/robots/<robot>/rekey")
     def rekey_robot(name: str, robot: str):
-        made = robots.rekey(caller(), name, robot)
+        made = robots.rekey(unit(), caller(), name, robot)
         return jsonify({**robots.robot_summary(made.robot, name), "secret": made.secret})
 
     @bp.delete("/projects/<name>/robots/<robot>")
     def delete_robot(name: str, robot: str):
-        robots.delete(caller(), name, robot)
+        robots.delete(unit(), caller(), name, robot)
         return no_content()
 
     @bp.post("/projects/<name>/pull-secret")
@@ -108,27 +109,24 @@ def register(bp: Blueprint) -> None:
         if not isinstance(create, bool):
             raise Invalid("field 'create_robot' must be a boolean", field="create_robot")
         secret = pull_secrets.issue(
-            caller(), name, namespace=data.get("namespace", ""), name=data.get("name"), robot=data.get("robot"),
-            create_robot=create, expires_at=_expiry(data) if create else None,
-            registry_host=data.get("registry") or current().settings.registry_host)
+            unit(), caller(), name, namespace=data.get("namespace", ""), name=data.get("name"), robot=data.get("robot"),
+            create_robot=create, registry_host=data.get("registry"), **(_expiry(data) if create else {}))
         return jsonify({"login": secret.login, "manifest": secret.manifest,
                         "dockerconfigjson": secret.dockerconfigjson})
 
     @bp.get("/users/<name>/tokens")
     def list_tokens(name: str):
-        return jsonify([personal_tokens.token_summary(t) for t in personal_tokens.list_tokens(caller(), name)])
+        return jsonify([personal_tokens.token_summary(t) for t in personal_tokens.list_tokens(unit(), caller(), name)])
 
     @bp.post("/users/<name>/tokens")
     def create_token(name: str):
         data = body(required={"name": str, "expires_in_days": int})
-        if not 1 <= data["expires_in_days"] <= 366:
-            raise Invalid("field 'expires_in_days' must be between 1 and 366", field="expires_in_days")
-        made = personal_tokens.create(caller(), name, data["name"],
+        made = personal_tokens.create(unit(), caller(), name, data["name"],
                                       expires_in=dt.timedelta(days=data["expires_in_days"]))
         return created({**personal_tokens.token_summary(made.row), "token": made.token},
                        url_for("api.list_tokens", name=name))
 
     @bp.delete("/users/<name>/tokens/<token>")
     def revoke_token(name: str, token: str):
-        personal_tokens.revoke(caller(), name, token)
+        personal_tokens.revoke(unit(), caller(), name, token)
         return no_content()

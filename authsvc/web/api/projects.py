@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify, url_for
 from ...services import projects
 from ...services.errors import Unauthorized
 from . import caller
+from ..unit import unit
 from .render import body, created, no_content, page_args, paginated
 
 
@@ -29,7 +30,7 @@ def register(bp: Blueprint) -> None:
     @bp.get("/projects")
     def list_projects():
         page, size = page_args()
-        visible = projects.list_projects(caller())
+        visible = projects.list_projects(unit(), caller())
         items = [_project(p, v) for p, v in visible[(page - 1) * size: page * size]]
         return paginated(items, len(visible), page, size, "api.list_projects")
 
@@ -39,51 +40,51 @@ def register(bp: Blueprint) -> None:
         if actor.is_anonymous:
             raise Unauthorized("log in to create a project")
         data = body(required={"name": str}, optional={"public": bool, "owner": str})
-        project = projects.create_project(actor, data["name"], public=data.get("public", False),
+        project = projects.create_project(unit(), actor, data["name"], public=data.get("public", False),
                                           owner=data.get("owner"))
-        return created(_project(*projects.get_project(actor, project.name)),
+        return created(_project(*projects.get_project(unit(), actor, project.name)),
                        url_for("api.get_project", name=project.name))
 
     @bp.get("/projects/<name>")
     def get_project(name: str):
-        return jsonify(_project(*projects.get_project(caller(), name)))
+        return jsonify(_project(*projects.get_project(unit(), caller(), name)))
 
     @bp.patch("/projects/<name>")
     def update_project(name: str):
         data = body(required={"public": bool})
         actor = caller()
-        projects.set_visibility(actor, name, data["public"])
-        return jsonify(_project(*projects.get_project(actor, name)))
+        projects.set_visibility(unit(), actor, name, data["public"])
+        return jsonify(_project(*projects.get_project(unit(), actor, name)))
 
     @bp.delete("/projects/<name>")
     def delete_project(name: str):
-        projects.delete_project(caller(), name)
+        projects.delete_project(unit(), caller(), name)
         return no_content()
 
     @bp.get("/projects/<name>/members")
     def list_members(name: str):
         page, size = page_args()
-        members = projects.list_members(caller(), name)
+        members = projects.list_members(unit(), caller(), name)
         items = [_member(m) for m in members[(page - 1) * size: page * size]]
         return paginated(items, len(members), page, size, "api.list_members", name=name)
 
     @bp.post("/projects/<name>/members")
     def add_member(name: str):
         data = body(required={"user": str, "role": str})
-        member = projects.add_member(caller(), name, data["user"], data["role"])
+        member = projects.add_member(unit(), caller(), name, data["user"], data["role"])
         return created(_member(member), url_for("api.get_member", name=name, user=member.user))
 
     @bp.get("/projects/<name>/members/<user>")
     def get_member(name: str, user: str):
-        member = projects.get_member(caller(), name, user)
+        member = projects.get_member(unit(), caller(), name, user)
         return jsonify(_member(member))
 
     @bp.patch("/projects/<name>/members/<user>")
     def set_role(name: str, user: str):
         data = body(required={"role": str})
-        return jsonify(_member(projects.set_role(caller(), name, user, data["role"])))
+        return jsonify(_member(projects.set_role(unit(), caller(), name, user, data["role"])))
 
     @bp.delete("/projects/<name>/members/<user>")
     def remove_member(name: str, user: str):
-        projects.remove_member(caller(), name, user)
+        projects.remove_member(unit(), caller(), name, user)
         return no_content()

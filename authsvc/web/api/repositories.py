@@ -11,6 +11,7 @@ from flask import Blueprint
 
 from ...services import inventory
 from . import caller
+from ..unit import unit
 from .render import page_args, paginated
 
 
@@ -18,13 +19,13 @@ def register(bp: Blueprint) -> None:
     @bp.get("/projects/<name>/repositories")
     def list_repositories(name: str):
         page, size = page_args()
-        items, total = inventory.list_repositories(caller(), name, offset=(page - 1) * size, limit=size)
+        items, total = inventory.list_repositories(unit(), caller(), name, offset=(page - 1) * size, limit=size)
         return paginated([inventory.repository_summary(r) for r in items], total, page, size,
                          "api.list_repositories", name=name)
 
     @bp.get("/projects/<name>/repositories/<path:repository>/tags")
     def list_tags(name: str, repository: str):
         page, size = page_args()
-        items, total = inventory.list_tags(caller(), name, repository, offset=(page - 1) * size, limit=size)
+        items, total = inventory.list_tags(unit(), caller(), name, repository, offset=(page - 1) * size, limit=size)
         return paginated([inventory.tag_summary(t) for t in items], total, page, size, "api.list_tags",
                          name=name, repository=repository)

@@ -15,11 +15,10 @@ import hmac
 
 import bcrypt
 
-from .errors import Invalid
+from ...core.credential_secrets import PERSONAL_TOKEN_PREFIX as TOKEN_PREFIX
+from ..errors import Invalid
 
 SCHEME = "bcrypt-sha256$"
-#: The prefix of personal access tokens (services.personal_tokens.PREFIX; kept here to avoid a cycle).
-TOKEN_PREFIX = "asvc_pat_"
 MIN_LENGTH = 8
 MAX_BYTES = 4096
 
@@ -56,11 +55,33 @@ def verify_password(password: str, stored: str) -> bool:
         return False
 
 
+def cost_of(stored: str) -> int | None:
+    """The bcrypt cost a stored hash was made with (``bcrypt-sha256$$2b$12$...``), or None."""
+    if not stored.startswith(SCHEME):
+        return None
+    parts = stored[len(SCHEME):].split("$")
+    try:
+        return int(parts[2])
+    except (IndexError, ValueError):
+        return None
+
+
+def needs_rehash(stored: str, rounds: int) -> bool:
+    """True when a hash was made at another cost than the configured one: the next successful
+    login re-hashes it, so a changed ``bcrypt_rounds`` reaches every active account."""
+    return cost_of(stored) != rounds
+
+
 class DummyHash:
     """A hash to verify against when the user does not exist, so that an unknown user
-    costs the same bcrypt work as a wrong password and timing reveals nothing."""
+    costs the same bcrypt work as a wrong password and timing reveals nothing.
+
+    Its cost must be the one real hashes have, not merely the configured one: after a
+    ``bcrypt_rounds`` change, stored hashes keep their old cost until their owner logs in.
+    """
 
     def __init__(self, rounds: int):
+        self.rounds = rounds
         self._hash = hash_password("not-a-real-password", rounds)
 
     def burn(self, password: str) -> None:

@@ -1,0 +1,71 @@
+"""The authenticator: one verifier per kind of credential, run as a chain.
+
+Each verifier says whether a presented credential is of its kind
+(``accepts``, by shape alone: a robot login, a personal-token prefix, a
+refresh token, a bearer token; a password is whatever is left) and turns it
+into an :class:`Identity` or nothing (``verify``).  The chain adds what every
+kind shares: the metrics, and what a refusal must leave behind -- the failed
+login in the audit log and, for guessable secrets, a throttle count -- written
+on the unit's early-write connection so that the 401 that follows does not
+erase them.  Nothing here needs the modules that *manage* credentials.
+"""
+
+from __future__ import annotations
+
+from ... import metrics
+from ..errors import Forbidden, Unauthorized
+from ..unit_of_work import UnitOfWork
+from .. import audit
+from . import throttle
+from .bearer import BearerTokenVerifier
+from .cache import VerifiedCredentialCache
+from .identity import ANONYMOUS_IDENTITY, Credential, Identity
+from .password import PasswordVerifier
+from .personal_token import PersonalTokenVerifier
+from .refresh import RefreshTokenVerifier
+from .robot import RobotVerifier
+
+
+class Authenticator:
+    """Turns a presented credential into an :class:`Identity`, or refuses with one message."""
+
+    def __init__(self, cache: VerifiedCredentialCache):
+        self.cache = cache
+        self.password = PasswordVerifier(cache)
+        # Order matters only among verifiers that accept the same shape: robots and personal
+        # tokens are recognised before a name and secret is taken for a password.
+        self.verifiers = (RobotVerifier(), PersonalTokenVerifier(), RefreshTokenVerifier(),
+                          BearerTokenVerifier(), self.password)
+
+    def authenticate(self, uow: UnitOfWork, credential: Credential | None) -> Identity:
+        """The identity behind ``credential`` (anonymous for None); :class:`Unauthorized` if it is
+        wrong, :class:`~.throttle.Throttled` if its (name, source) pair is blocked."""
+        if credential is None:
+            return ANONYMOUS_IDENTITY
+        verifier = next(v for v in self.verifiers if v.accepts(credential))
+        identity = verifier.verify(uow, credential)
+        metrics.login(verifier.kind, identity is not None)
+        if identity is None:
+            _record_failure(uow, verifier.claimed_name(uow, credential), counted=verifier.throttled)
+            raise Unauthorized()
+        return identity
+
+    def require_current_password(self, uow: UnitOfWork, user_name: str, password: str | None) -> None:
+        """Refuse (403) unless ``password`` is the user's current one; throttled and audited like a
+        login, so that a stolen stand-in credential gives no free guesses at the real password."""
+        if password is None or not self.password.check_current(uow, user_name, password):
+            _record_failure(uow, user_name, counted=True, check="old_password")
+            # 403, not 401: the caller is authenticated; this is not a failed login.
+            raise Forbidden("changing your own password needs your current password as old_password",
+                            field="old_password")
+
+
+def _record_failure(uow: UnitOfWork, claimed: str, *, counted: bool, **details) -> None:
+    """The early write of a refusal: its audit event and, for guessable secrets, its throttle count."""
+    with uow.write_now() as connection:
+        if counted:
+            throttle.count_failure(connection, uow.settings, claimed, uow.source)
+        audit.record_now(connection, uow, claimed, "login.failure", **details)
+
+
+__all__ = ["Authenticator", "Identity", "throttle"]

@@ -1,0 +1,41 @@
+"""The refresh-token verifier: what docker sends after ``docker login`` instead of a password.
+
+A refresh token is issued only to a password login and stands for it, but it
+lives on a developer's disk: the principal it yields carries
+``CredentialKind.REFRESH_TOKEN``, so it may pull and push but never mint
+credentials.  It dies with its user, with a password change or deactivation
+(``credential_version``), after ``refresh_token_days``, or when revoked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ...core.credential_secrets import digest
+from ...core.policy import CredentialKind, Principal
+from ...store import queries
+from ...store.models import utcnow
+from ..unit_of_work import UnitOfWork
+from .identity import Identity, RefreshTokenPresented
+
+
+class RefreshTokenVerifier:
+    kind = "refresh_token"
+    throttled = False
+
+    def claimed_name(self, uow: UnitOfWork, credential: RefreshTokenPresented) -> str:
+        """The owner of a refused refresh token, if it exists (an expired or outdated one)."""
+        owner = queries.refresh_token_owner(uow.session, digest(credential.token))
+        return owner.name if owner is not None else ""
+
+    def accepts(self, credential) -> bool:
+        return isinstance(credential, RefreshTokenPresented)
+
+    def verify(self, uow: UnitOfWork, credential: RefreshTokenPresented) -> Identity | None:
+        user = queries.refresh_token_owner(uow.session, digest(credential.token))
+        lifetime = dt.timedelta(days=uow.settings.refresh_token_days)
+        if (user is None or not user.is_active or user.token_version != user.credential_version
+                or (lifetime and user.token_created_at + lifetime < utcnow())):
+            return None
+        principal = Principal(user.name, bool(user.is_admin), credential=CredentialKind.REFRESH_TOKEN)
+        return Identity(principal, self.kind, user.id, user.credential_version)

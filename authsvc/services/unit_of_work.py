@@ -1,0 +1,68 @@
+"""One unit of work: an HTTP request or a CLI command, and what the services need for it.
+
+The adapter that serves a request or runs a command makes one
+:class:`UnitOfWork`, passes it to every service it calls, and ends it: commit
+when the request succeeded, roll back otherwise.  Services never commit, so a
+request that fails half-way leaves nothing half-done, and one request can call
+several services as one change.
+
+The one exception is named: :meth:`UnitOfWork.write_now` writes what must
+survive the refusal of the very request that caused it (a failed login in the
+audit log, a throttle counter), in a transaction of its own.
+
+Nothing here knows Flask: a service-level test builds a unit on a plain
+SQLAlchemy session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Iterator
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ..settings import Settings
+    from ..signing.jwt import TokenSigner
+    from .context import ServiceContext
+
+
+class UnitOfWork:
+    """The session a request's changes go into, with the process's shared objects beside it.
+
+    ``source`` names where the request comes from (a client address, or ``cli:<user>``) and
+    ``request_id`` the HTTP request id; both go into every audit event and throttle counter the
+    unit writes, without being threaded through each call.
+    """
+
+    def __init__(self, context: ServiceContext, session: Session, *, source: str = "",
+                 request_id: str | None = None):
+        self.context = context
+        self.session = session
+        self.source = source[:64]
+        self.request_id = request_id
+
+    @property
+    def settings(self) -> Settings:
+        return self.context.settings
+
+    @property
+    def signer(self) -> TokenSigner:
+        return self.context.signer
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    @contextlib.contextmanager
+    def write_now(self) -> Iterator[Connection]:
+        """A connection in a transaction of its own, committed when the block ends.
+
+        For records that must outlive this unit even when it is refused: the failed login the
+        audit log must show, the throttle counter that must count it.  Nothing else belongs here.
+        """
+        with self.session.get_bind().begin() as connection:
+            yield connection

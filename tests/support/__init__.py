@@ -1,0 +1,1 @@
+"""Helpers the test suites share (not fixtures: those stay in conftest.py files)."""
