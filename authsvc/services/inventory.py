@@ -63,8 +63,8 @@ MANIFEST_MEDIA_TYPES = frozenset({
 #: reach it, which is a matter of seconds or minutes, never of days.
 SEEN_EVENTS_RETENTION = dt.timedelta(days=7)
 
-_TAG = re.compile(r"[\w][\w.-]{0,127}\Z", re.ASCII)
-_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{1,90}\Z")
+_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)  # both applied with fullmatch
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{1,90}")
 _MAX_SIZE = 2**31 - 1  # the size column is a 32-bit integer; manifests are at most a few MiB
 _MAX_ATTEMPTS = 3
 
@@ -177,10 +177,10 @@ def parse_event(raw: Any) -> RegistryEvent:
         raise MalformedEvent(f"event {event_id}: no target object")
     repository = _string(target.get("repository"), "target.repository", 255, required=True)
     tag = _string(target.get("tag"), "target.tag", 128)
-    if tag is not None and not _TAG.match(tag):
+    if tag is not None and not _TAG.fullmatch(tag):
         raise MalformedEvent(f"event {event_id}: target.tag is not a tag")
     digest = _string(target.get("digest"), "target.digest", 100)
-    if digest is not None and not _DIGEST.match(digest):
+    if digest is not None and not _DIGEST.fullmatch(digest):
         raise MalformedEvent(f"event {event_id}: target.digest is not a digest")
     media_type = _string(target.get("mediaType"), "target.mediaType", 255) or ""
     size = target.get("size", target.get("length"))
