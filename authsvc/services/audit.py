@@ -16,6 +16,7 @@ import json
 from sqlalchemy import delete, insert, select
 
 from ..core.policy import Principal, may_manage_users
+from ..core.text import storable_copy
 from ..logs import current_request_id
 from ..store.models import PRINCIPAL_NAME_MAX, AuditEvent, db, utcnow
 from .errors import Forbidden
@@ -39,7 +40,8 @@ def record(actor: Principal | str, action: str, target: str = "", **details) -> 
     # A Core insert on the session's connection: same transaction, without the ORM's unit of
     # work, which would cost more than the insert itself on the token path.
     db.session.connection().execute(insert(_events).values(
-        at=utcnow(), actor=subject[:PRINCIPAL_NAME_MAX], source=current_source(), action=action, target=target[:300],
+        at=utcnow(), actor=subject[:PRINCIPAL_NAME_MAX], source=current_source(), action=action,
+        target=storable_copy(target, 300),
         details=json.dumps(details, separators=(",", ":")), request_id=current_request_id()))
 
 

@@ -22,7 +22,7 @@ from ..core.names import InvalidName, check_robot_name, robot_login
 from ..core.policy import ROBOT_PERMISSIONS, Permission, Principal, RobotScope
 from ..store.models import PRINCIPAL_NAME_MAX, Project, Robot, db, utcnow
 from . import audit
-from .errors import Conflict, Invalid, NotFound
+from .errors import Conflict, Invalid, NotFound, storable
 from .projects import require_permission
 
 SECRET_BYTES = 32
@@ -75,7 +75,8 @@ def create(actor: Principal, project_name: str, name: str, *, actions: str | lis
     project = require_permission(actor, project_name, Permission.MANAGE_ROBOTS)
     secret = secrets.token_urlsafe(SECRET_BYTES)
     robot = Robot(project_id=project.id, name=name, secret_hash=hash_secret(secret),
-                  actions=_actions_text(permissions), description=description[:300], expires_at=expires_at,
+                  actions=_actions_text(permissions), description=storable(description, "description", 300),
+                  expires_at=expires_at,
                   disabled=False, created_by=actor.subject[:PRINCIPAL_NAME_MAX])
     db.session.add(robot)
     login = robot_login(project.name, name)
