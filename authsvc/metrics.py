@@ -9,6 +9,13 @@ Labels come from small closed sets only (outcomes, actions, kinds), never a
 user, repository or address: every label value is a time series kept
 forever by Prometheus, and a user name would also leak who tried to log in.
 
+``/metrics`` is open by default, so no series may move differently for a user
+name that exists and one that does not: a failed password login counts the
+same (one cache miss, one "invalid" bcrypt run, one failure) whatever the
+name.  That is why an unknown name is counted as "invalid" and why cache
+misses are counted with the bcrypt runs rather than where the cache is
+looked up (only an existing user's entry can be looked up).
+
 Under gunicorn each worker is a process with its own counters.
 prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, which
 ``config/gunicorn.conf.py`` provides) makes each process write its values to
@@ -53,11 +60,11 @@ _actions = Counter(
     "authsvc_token_actions", "Actions requested in token scopes, by action and whether the token got it.",
     ["action", "result"])
 _password_checks = Counter(
-    "authsvc_password_verifications", "bcrypt runs: valid, invalid, or against the dummy hash for an "
-    "unknown user name.", ["result"])
+    "authsvc_password_verifications", "bcrypt runs: valid, or invalid (a wrong password or an unknown "
+    "user name, which are not told apart).", ["result"])
 _cache_lookups = Counter(
-    "authsvc_credential_cache_lookups", "Verified-password cache lookups for existing, active users.",
-    ["result"])
+    "authsvc_credential_cache_lookups", "Password logins answered from the verified-password cache (hit) "
+    "or by bcrypt (miss).", ["result"])
 _throttled = Counter(
     "authsvc_throttled_attempts", "Password attempts refused with 429 before any bcrypt work.")
 _logins = Counter(
@@ -69,7 +76,7 @@ _logins = Counter(
 _TOKEN = {outcome: _token_requests.labels(outcome) for outcome in TOKEN_OUTCOMES}
 _ACTION = {(action, result): _actions.labels(action, result)
            for action in ACTIONS for result in ("granted", "denied")}
-_PASSWORD = {result: _password_checks.labels(result) for result in ("valid", "invalid", "unknown_user")}
+_PASSWORD = {True: _password_checks.labels("valid"), False: _password_checks.labels("invalid")}
 _CACHE = {True: _cache_lookups.labels("hit"), False: _cache_lookups.labels("miss")}
 _LOGIN = {(kind, ok): _logins.labels(kind, "success" if ok else "failure")
           for kind in LOGIN_KINDS for ok in (True, False)}
@@ -110,12 +117,21 @@ def token_decided(requested: Iterable, granted: Iterable) -> str:
 
 
 def password_checked(valid: bool | None) -> None:
-    """One bcrypt run; None: against the dummy hash (the user name does not exist)."""
-    _PASSWORD["unknown_user" if valid is None else "valid" if valid else "invalid"].inc()
+    """One bcrypt run on the password path, which is also one cache miss.
+
+    None (the run against the dummy hash for a name that does not exist) counts exactly as
+    False: telling them apart here would tell anyone who can scrape /metrics which names exist.
+    """
+    _PASSWORD[bool(valid)].inc()
+    _CACHE[False].inc()
 
 
 def cache_lookup(hit: bool) -> None:
-    _CACHE[hit].inc()
+    """A lookup in the verified-password cache.  Only hits are counted here: a lookup happens
+    only for an existing user, so counting its misses would tell existing names from unknown
+    ones; every miss is counted by :func:`password_checked` instead, for every name alike."""
+    if hit:
+        _CACHE[True].inc()
 
 
 def throttled() -> None:

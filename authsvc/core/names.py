@@ -26,10 +26,12 @@ ROBOT_NAME_MAX = 40
 ROBOT_PREFIX = "robot."
 #: Names the REST API uses as path words (``/api/v1/users/current``).
 RESERVED_USER_NAMES = frozenset({"current"})
-_ROBOT_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_ROBOT_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
-_PROJECT_RE = re.compile(r"^[a-z0-9]+(?:(?:[._-]|__)[a-z0-9]+)*$")
-_USER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._@-]*[a-z0-9])?$")
+_PROJECT_RE = re.compile(r"[a-z0-9]+(?:(?:[._-]|__)[a-z0-9]+)*")
+_USER_RE = re.compile(r"[a-z0-9](?:[a-z0-9._@-]*[a-z0-9])?")
+# Every grammar here is applied with fullmatch: ``$`` with ``match`` also accepts a name followed by
+# one "\n" ("guest\n"), which would then be stored and listed as a second "guest".
 
 
 class InvalidName(ValueError):
@@ -42,7 +44,7 @@ def check_project_name(name: str) -> str:
         raise InvalidName("project name must not be empty")
     if len(name) > PROJECT_NAME_MAX:
         raise InvalidName(f"project name longer than {PROJECT_NAME_MAX} characters")
-    if not _PROJECT_RE.match(name):
+    if not _PROJECT_RE.fullmatch(name):
         raise InvalidName(
             f"invalid project name {name[:80]!r}: use lower-case letters and digits, "
             "separated by single '.', '_', '__' or '-'")
@@ -59,7 +61,7 @@ def check_user_name(name: str) -> str:
         raise InvalidName(f"{name!r} is reserved")
     if name.startswith(ROBOT_PREFIX):
         raise InvalidName(f"user names may not start with {ROBOT_PREFIX!r}: that prefix marks robot accounts")
-    if not _USER_RE.match(name):
+    if not _USER_RE.fullmatch(name):
         raise InvalidName(
             f"invalid user name {name[:80]!r}: use lower-case letters, digits and '.', '_', '-', '@', "
             "starting and ending with a letter or digit")
@@ -70,7 +72,7 @@ def check_robot_name(name: str) -> str:
     """A robot's own name (the part after its project): letters, digits and single '-'."""
     if not isinstance(name, str) or not name:
         raise InvalidName("robot name must not be empty")
-    if len(name) > ROBOT_NAME_MAX or not _ROBOT_RE.match(name):
+    if len(name) > ROBOT_NAME_MAX or not _ROBOT_RE.fullmatch(name):
         raise InvalidName(f"invalid robot name {name[:80]!r}: use lower-case letters and digits, "
                           f"separated by single '-', at most {ROBOT_NAME_MAX} characters")
     return name

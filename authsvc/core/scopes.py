@@ -31,12 +31,13 @@ MAX_SCOPES_PER_REQUEST = 64
 MAX_NAME_LENGTH = 255
 
 _TYPE_VALUE = r"[a-z0-9]+"
-_TYPE_RE = re.compile(rf"^(?P<type>{_TYPE_VALUE})(?:\((?P<cls>{_TYPE_VALUE})\))?$")
+_TYPE_RE = re.compile(rf"(?P<type>{_TYPE_VALUE})(?:\((?P<cls>{_TYPE_VALUE})\))?")
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _HOST_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOSTNAME = rf"{_HOST_COMPONENT}(?:\.{_HOST_COMPONENT})*(?::[0-9]+)?"
-_NAME_RE = re.compile(rf"^(?:{_HOSTNAME}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
-_ACTION_RE = re.compile(r"^(?:[a-z]*|\*)$")
+_NAME_RE = re.compile(rf"(?:{_HOSTNAME}/)?{_COMPONENT}(?:/{_COMPONENT})*")
+_ACTION_RE = re.compile(r"[a-z]*|\*")
+# Applied with fullmatch: ``$`` with ``match`` would accept a trailing "\n" ("repository:p/app\n:pull").
 
 
 class ScopeError(ValueError):
@@ -74,15 +75,15 @@ def parse_scope(text: str) -> Scope:
     if first <= 0 or last == first:
         raise ScopeError(f"scope {text[:80]!r} is not of the form type:name:actions")
     type_text, name, action_text = text[:first], text[first + 1:last], text[last + 1:]
-    type_match = _TYPE_RE.match(type_text)
+    type_match = _TYPE_RE.fullmatch(type_text)
     if not type_match:
         raise ScopeError(f"scope {text[:80]!r} has an invalid resource type")
-    if not name or len(name) > MAX_NAME_LENGTH or not _NAME_RE.match(name):
+    if not name or len(name) > MAX_NAME_LENGTH or not _NAME_RE.fullmatch(name):
         # The registry's own catalog scope ("registry:catalog:*") uses a bare word,
         # which the component grammar already admits.
         raise ScopeError(f"scope {text[:80]!r} has an invalid resource name")
     actions = tuple(dict.fromkeys(a for a in action_text.split(",") if a))
-    if not all(_ACTION_RE.match(a) for a in actions):
+    if not all(_ACTION_RE.fullmatch(a) for a in actions):
         raise ScopeError(f"scope {text[:80]!r} has an invalid action")
     return Scope(type_match["type"], name, actions, type_match["cls"])
 

@@ -17,6 +17,7 @@ import json
 from sqlalchemy import Connection, delete, insert, select
 
 from ..core.policy import Principal, may_manage_users
+from ..core.text import storable_copy
 from ..store.models import PRINCIPAL_NAME_MAX, AuditEvent, utcnow
 from .errors import Forbidden
 from .unit_of_work import UnitOfWork
@@ -27,7 +28,7 @@ _events = AuditEvent.__table__
 def _row(uow: UnitOfWork, actor: Principal | str, action: str, target: str, details: dict) -> dict:
     subject = actor.subject if isinstance(actor, Principal) else actor
     return dict(at=utcnow(), actor=subject[:PRINCIPAL_NAME_MAX], source=uow.source, action=action,
-                target=target[:300], details=json.dumps(details, separators=(",", ":")),
+                target=storable_copy(target, 300), details=json.dumps(details, separators=(",", ":")),
                 request_id=uow.request_id)
 
 

@@ -5,6 +5,8 @@ person.  Nothing here reveals whether a user exists to someone who failed to
 authenticate: that is :class:`Unauthorized`, with one message for every cause.
 """
 
+from ..core.text import MAX_TEXT_LENGTH, UnstorableText, check_storable
+
 
 class ServiceError(Exception):
     code = "ERROR"
@@ -47,3 +49,13 @@ class Unauthorized(ServiceError):
 
     def __init__(self, message: str = "authentication required: invalid username, password or token"):
         super().__init__(message)
+
+
+def storable(text: str | None, field: str, max_length: int = MAX_TEXT_LENGTH) -> str | None:
+    """``text`` unchanged if it can be stored (core.text's one rule), else :class:`Invalid` naming
+    ``field``: the one-line call services make before storing free text, so that the CLI refuses
+    what the API refuses, in the same words."""
+    try:
+        return check_storable(text, field, max_length)
+    except UnstorableText as exc:
+        raise Invalid(str(exc), field=exc.field) from None

@@ -42,6 +42,7 @@ from sqlalchemy import delete, func, insert, select
 
 from ..core.policy import Principal, may_see_members
 from ..core.scopes import project_of
+from ..core.text import unstorable_reason
 from ..store.models import PRINCIPAL_NAME_MAX, NotificationEvent, Project, Repository, Tag, utcnow
 from . import projects
 from .errors import Invalid, NotFound, Unauthorized
@@ -64,8 +65,8 @@ MANIFEST_MEDIA_TYPES = frozenset({
 #: reach it, which is a matter of seconds or minutes, never of days.
 SEEN_EVENTS_RETENTION = dt.timedelta(days=7)
 
-_TAG = re.compile(r"[\w][\w.-]{0,127}\Z", re.ASCII)
-_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{1,90}\Z")
+_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)  # both applied with fullmatch
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{1,90}")
 _MAX_SIZE = 2**31 - 1  # the size column is a 32-bit integer; manifests are at most a few MiB
 
 
@@ -177,10 +178,10 @@ def parse_event(raw: Any) -> RegistryEvent:
         raise MalformedEvent(f"event {event_id}: no target object")
     repository = _string(target.get("repository"), "target.repository", 255, required=True)
     tag = _string(target.get("tag"), "target.tag", 128)
-    if tag is not None and not _TAG.match(tag):
+    if tag is not None and not _TAG.fullmatch(tag):
         raise MalformedEvent(f"event {event_id}: target.tag is not a tag")
     digest = _string(target.get("digest"), "target.digest", 100)
-    if digest is not None and not _DIGEST.match(digest):
+    if digest is not None and not _DIGEST.fullmatch(digest):
         raise MalformedEvent(f"event {event_id}: target.digest is not a digest")
     media_type = _string(target.get("mediaType"), "target.mediaType", 255) or ""
     size = target.get("size", target.get("length"))
@@ -199,21 +200,19 @@ def _string(value: Any, name: str, limit: int, *, required: bool = False) -> str
         if required:
             raise MalformedEvent(f"{name} is missing")
         return None
-    if not isinstance(value, str):
-        raise MalformedEvent(f"{name} is not a string")
-    if len(value) > limit:
-        raise MalformedEvent(f"{name} is longer than {limit} characters")
-    if "\x00" in value:
-        raise MalformedEvent(f"{name} holds a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise MalformedEvent(f"{name} is not valid text") from None
+    reason = unstorable_reason(value, limit)  # the one rule for every stored text (core.text)
+    if reason is not None:
+        raise MalformedEvent(f"{name} {reason}")
     return value
 
 
 def _timestamp(value: Any) -> dt.datetime:
-    """RFC 3339 with nanoseconds, as Go writes it; unreadable or missing means 'now'."""
+    """RFC 3339 with nanoseconds, as Go writes it; unreadable or missing means 'now'.
+
+    A time that exists in its own offset but not in UTC (``0001-01-01T00:00:00+01:00``,
+    ``9999-12-31T23:59:59-01:00``) cannot be stored or ordered: :class:`MalformedEvent`, so the
+    event is skipped rather than the whole batch answered 500 and re-sent for ever.
+    """
     if isinstance(value, str):
         try:
             parsed = dt.datetime.fromisoformat(value)
@@ -221,7 +220,10 @@ def _timestamp(value: Any) -> dt.datetime:
             parsed = None
         if parsed is not None:
             if parsed.tzinfo is not None:
-                parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+                try:
+                    parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+                except OverflowError:
+                    raise MalformedEvent(f"timestamp {value[:40]!r} is out of range in UTC") from None
             return parsed
     return utcnow()
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from ..core.names import ROBOT_NAME_MAX
 from ..core.policy import Principal
 from . import robots
-from .errors import Invalid
+from .errors import Invalid, storable
 from .unit_of_work import UnitOfWork
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+# Applied with fullmatch (and \Z in the look-ahead): "$" would let "ns\n" through.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,15 @@ def issue(uow: UnitOfWork, actor: Principal, project: str, *, namespace: str, re
     which is re-keyed because only a secret's hash is stored (its old secret stops working).
     ``registry_host`` defaults to the ``registry_host`` setting."""
     registry_host = registry_host or uow.settings.registry_host
-    if not _DNS_LABEL.match(namespace or ""):
+    for field, value in (("namespace", namespace), ("registry", registry_host), ("name", name), ("robot", robot)):
+        storable(value, field)  # a lone surrogate from argv or JSON is a 400, not a failed SQL lookup
+    if not _DNS_LABEL.fullmatch(namespace or ""):
         raise Invalid(f"invalid Kubernetes namespace {namespace[:80]!r}", field="namespace")
-    if not registry_host or not _HOST.match(registry_host):
+    if not registry_host or not _HOST.fullmatch(registry_host):
         raise Invalid("the registry host (host[:port]) is required: set registry_host or pass it",
                       field="registry")
     secret_name = name or f"{re.sub('[^a-z0-9]+', '-', project)}-pull"
-    if not _DNS_SUBDOMAIN.match(secret_name):
+    if not _DNS_SUBDOMAIN.fullmatch(secret_name):
         raise Invalid(f"invalid Kubernetes secret name {secret_name[:80]!r}", field="name")
     if create_robot:
         robot_name = robot or default_robot_name(namespace)

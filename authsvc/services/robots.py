@@ -22,7 +22,7 @@ from ..core.names import InvalidName, check_robot_name, robot_login
 from ..core.policy import ROBOT_PERMISSIONS, Permission, Principal, may_create_credentials
 from ..store.models import PRINCIPAL_NAME_MAX, Project, Robot, utcnow
 from . import audit
-from .errors import Conflict, Forbidden, Invalid, NotFound
+from .errors import Conflict, Forbidden, Invalid, NotFound, storable
 from .projects import require_permission
 from .unit_of_work import UnitOfWork
 
@@ -86,7 +86,8 @@ def create(uow: UnitOfWork, actor: Principal, project_name: str, name: str, *, a
     _require_password_login(actor)
     secret = new_secret()
     robot = Robot(project_id=project.id, name=name, secret_hash=digest(secret),
-                  actions=_actions_text(permissions), description=description[:300], expires_at=expires_at,
+                  actions=_actions_text(permissions), description=storable(description, "description", 300),
+                  expires_at=expires_at,
                   disabled=False, created_by=actor.subject[:PRINCIPAL_NAME_MAX])
     uow.session.add(robot)
     login = robot_login(project.name, name)

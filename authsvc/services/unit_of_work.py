@@ -63,6 +63,9 @@ class UnitOfWork:
 
         For records that must outlive this unit even when it is refused: the failed login the
         audit log must show, the throttle counter that must count it.  Nothing else belongs here.
+        Authentication comes first in every request, so the unit has written nothing yet when
+        it is called -- which matters on SQLite, whose single writer lock the unit would
+        otherwise already hold.
         """
         with self.session.get_bind().begin() as connection:
             yield connection

@@ -33,7 +33,7 @@ from flask import Flask, g, request
 from .. import logs, metrics
 
 HEADER = "X-Request-ID"
-_SANE_ID = re.compile(r"[A-Za-z0-9._:+=@/-]{1,128}\Z")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:+=@/-]{1,128}")
 SAFE_PARAMETERS = frozenset({"service", "scope", "account", "client_id", "offline_token", "page", "page_size"})
 MAX_TARGET = 1000
 TOKEN_ENDPOINT = "token.token"
@@ -50,7 +50,7 @@ def register(app: Flask) -> None:
 def _start() -> None:
     g.request_started = time.perf_counter()
     incoming = request.headers.get(HEADER, "")
-    g.request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if _SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
     logs.set_request_id(g.request_id)
 
 

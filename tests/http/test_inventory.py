@@ -285,6 +285,24 @@ def test_bad_events_are_skipped_and_logged_and_the_rest_applied(api, client, cap
     assert len([r for r in caplog.records if "skipped" in r.getMessage()]) == 9
 
 
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "0001-01-01T00:59:59.999999999+01:00",
+                                "9999-12-31T23:59:59-01:00", "9999-12-31T23:30:00.5-00:31"])
+def test_a_timestamp_that_overflows_in_utc_skips_its_event_only(api, client, caplog, at):
+    """Finding 8 of the security review: such a timestamp raised OverflowError, the envelope was
+    answered 500, and the registry re-sent it for ever, holding back every later event."""
+    with caplog.at_level(logging.WARNING, logger="authsvc.inventory"):
+        summary = accepted(post(client, event("push", "pub/app", tag="v1", digest=D1),
+                                event("push", "pub/bad", tag="v1", digest=D2, at=at),
+                                event("push", "pub/app", tag="v2", digest=D2)))
+        later = accepted(post(client, event("push", "pub/next", tag="v1", digest=D3, at=T1)))
+    assert summary == {"events": 3, "applied": 2, "duplicates": 0, "ignored": 0, "skipped": 1}
+    assert later["applied"] == 1
+    assert repos(api, "pub") == {"pub/app": 2, "pub/next": 1}
+    (skip,) = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert "event 1 skipped" in skip and "timestamp" in skip and "out of range" in skip
+    assert SECRET not in caplog.text
+
+
 def test_events_outside_every_project_are_skipped_with_a_200(api, client, caplog):
     with caplog.at_level(logging.WARNING, logger="authsvc.inventory"):
         summary = accepted(post(client, event("push", "ghost/app", tag="v1", digest=D1),

@@ -103,12 +103,65 @@ def test_bcrypt_runs_only_on_cache_misses(client, seeded):
     assert get_token(client, user="dave", password="not-daves-1").status_code == 401
 
     assert delta("authsvc_password_verifications_total", result="valid") == 1
-    assert delta("authsvc_password_verifications_total", result="unknown_user") == 1
-    assert delta("authsvc_password_verifications_total", result="invalid") == 1
-    assert delta("authsvc_credential_cache_lookups_total", result="miss") == 2  # first login, wrong password
+    assert delta("authsvc_password_verifications_total", result="invalid") == 2  # unknown name, wrong password
+    assert delta("authsvc_credential_cache_lookups_total", result="miss") == 3  # each bcrypt run
     assert delta("authsvc_credential_cache_lookups_total", result="hit") == 2
     assert delta("authsvc_logins_total", kind="password", result="success") == 3
     assert delta("authsvc_logins_total", kind="password", result="failure") == 2
+
+
+#: Series that may differ between two failed logins for reasons other than the name: the latency
+#: histogram (timing is the dummy hash's business, tests/http/test_hardening.py) and the process's own.
+_NOT_ABOUT_NAMES = ("authsvc_token_request_duration_seconds", "process_", "python_")
+
+
+def _about_names(before: dict, after: dict) -> dict:
+    return {key: after[key] - before.get(key, 0.0) for key in after
+            if not key[0].startswith(_NOT_ABOUT_NAMES) and after[key] != before.get(key, 0.0)}
+
+
+def test_an_unknown_user_name_counts_exactly_like_a_wrong_password(client, seeded):
+    """Finding 4 of the security review: /metrics (open by default) showed
+    ``result="unknown_user"`` for a name that does not exist, ``"invalid"`` for one that does.
+    Now every series but latency moves the same for a wrong password, an unknown name, a
+    name outside the grammar and a deactivated account; only the login failure is seen."""
+    from authsvc.core.policy import OPERATOR
+    from authsvc.services import accounts
+
+    accounts.update_user(OPERATOR, "carol", is_active=False)
+    moved = {}
+    for who in ("erin", "nobody-here", "Not A Name!", "carol"):
+        before = scrape(client)
+        assert get_token(client, user=who, password="wrong-pass-1").status_code == 401
+        moved[who] = _about_names(before, scrape(client))
+    assert moved["erin"] == moved["nobody-here"] == moved["Not A Name!"] == moved["carol"]
+    assert moved["erin"] == {
+        ("authsvc_token_requests_total", (("outcome", "unauthorized"),)): 1.0,
+        ("authsvc_password_verifications_total", (("result", "invalid"),)): 1.0,
+        ("authsvc_credential_cache_lookups_total", (("result", "miss"),)): 1.0,
+        ("authsvc_logins_total", (("kind", "password"), ("result", "failure"))): 1.0,
+    }
+    exposition = client.get("/metrics").get_data(as_text=True)
+    assert "unknown_user" not in exposition
+
+
+def test_password_checked_keeps_its_signature_and_none_counts_as_invalid(client):
+    """The authentication code calls ``metrics.password_checked(valid: bool | None)``; None (the
+    dummy hash) must keep working and be counted as "invalid", with its cache miss."""
+    from authsvc import metrics
+
+    before = scrape(client)
+    metrics.password_checked(None)
+    metrics.password_checked(False)
+    metrics.password_checked(True)
+    metrics.cache_lookup(True)
+    metrics.cache_lookup(False)  # counted by password_checked, for every name alike
+    assert _about_names(before, scrape(client)) == {
+        ("authsvc_password_verifications_total", (("result", "invalid"),)): 2.0,
+        ("authsvc_password_verifications_total", (("result", "valid"),)): 1.0,
+        ("authsvc_credential_cache_lookups_total", (("result", "miss"),)): 3.0,
+        ("authsvc_credential_cache_lookups_total", (("result", "hit"),)): 1.0,
+    }
 
 
 def test_throttled_attempts(client, seeded):

@@ -49,3 +49,31 @@ def test_people_cannot_take_robot_names():
 def test_api_path_words_are_not_user_names():
     with pytest.raises(InvalidName, match="reserved"):
         check_user_name("current")
+
+
+# -- finding 9 of the security review: a trailing newline made a second "guest" ---------------------
+# "$" with re.match also matches just before a final "\n", so "guest\n" passed every grammar and
+# was stored beside "guest".  Each grammar must refuse a name with any line end, anywhere.
+
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", "\r", "\n\n"])
+@pytest.mark.parametrize("check, name", [
+    (check_user_name, "guest"), (check_user_name, "jane@example.com"),
+    (check_project_name, "pub"), (check_project_name, "team.web"),
+])
+def test_a_name_with_a_line_end_is_refused(check, name, suffix):
+    with pytest.raises(InvalidName):
+        check(name + suffix)
+
+
+@pytest.mark.parametrize("name", ["ci\n", "pull-prod\n", "laptop\n", "\nci"])
+def test_a_robot_or_token_name_with_a_newline_is_refused(name):
+    """Robots and personal access tokens share the robot grammar (services/personal_tokens.py)."""
+    from authsvc.core.names import check_robot_name
+    with pytest.raises(InvalidName):
+        check_robot_name(name)
+
+
+def test_a_robot_login_with_a_trailing_newline_is_no_robot_login():
+    from authsvc.core.names import parse_robot_login
+    assert parse_robot_login("robot.web.ci\n") is None
+    assert parse_robot_login("robot.web\n.ci") is None

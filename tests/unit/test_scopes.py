@@ -33,6 +33,11 @@ def test_valid_scopes_parse(text, expected):
     "repo sitory:demo/app:pull", "repository:démo/app:pull", "repository:demo/app;drop:pull",
     "repository:demo/app:pull;rm", "repository(:demo/app:pull", "repository(a)(b):demo/app:pull",
     "repository:" + "a" * 300 + ":pull", "repository:demo/ap\x00p:pull",
+    # A trailing newline in any part ("$" with re.match accepted each of these; finding 9).
+    "repository\n:demo/app:pull", "repository(plugin\n):demo/app:pull", "repository:demo/app\n:pull",
+    "repository:demo\n/app:pull", "repository:localhost:5000\n/demo/app:pull",
+    "repository:registry.example.com\n/demo/app:pull", "repository:demo/app:pull\n",
+    "repository:demo/app:pull,push\n", "registry:catalog:*\n",
 ])
 def test_invalid_scopes_are_refused(text):
     with pytest.raises(ScopeError):

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from ... import metrics
 from ...core.names import InvalidName, check_user_name
 from ...core.policy import CredentialKind, Principal
+from ...core.text import storable_copy
 from ...store import queries
 from ...store.models import User
 from ..unit_of_work import UnitOfWork
@@ -36,14 +37,10 @@ _COMMON_COST = (select(_COST).where(_users.c.password_hash.startswith(SCHEME))
 
 
 def storable(name: str) -> str:
-    """A claimed login name as the throttle and the audit log may store it.
-
-    Anything can be typed as a user name; a NUL or an unpaired surrogate would make the
-    database refuse the row, so such characters are escaped.  Valid names pass unchanged.
-    """
-    if name.isprintable() and name.isascii():
-        return name
-    return "".join(c if c.isprintable() and c.isascii() else f"\\u{ord(c):04x}" for c in name)[:80]
+    """A claimed login name as the throttle and the audit log store it: anything can be typed as
+    a user name, and a refused attempt must still be recorded (core.text escapes what no column
+    takes)."""
+    return storable_copy(name, throttle.ACCOUNT_MAX)
 
 
 class PasswordVerifier:
@@ -83,7 +80,9 @@ class PasswordVerifier:
             return None
         if not (user.is_active and self.cache.holds(key, user.id, user.credential_version)):
             valid = verify_password(password, user.password_hash)
-            metrics.password_checked(valid)
+            # An inactive account's right password counts as invalid: /metrics must not tell
+            # an existing account from an unknown one.
+            metrics.password_checked(valid and bool(user.is_active))
             if not valid or not user.is_active:
                 return None
             self.cache.remember(key, user.id, user.credential_version)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, jsonify, url_for
 
 from ...services import personal_tokens, pull_secrets, robots
 from ...services.errors import Invalid
@@ -44,19 +44,6 @@ def _actions(data: dict) -> list[str]:
     return value
 
 
-def _raw_body() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise Invalid("the request body must be a JSON object")
-    return data
-
-
-def _only(data: dict, allowed: set[str]) -> None:
-    for key in data:
-        if key not in allowed:
-            raise Invalid(f"unknown field {str(key)[:40]!r}", field=str(key)[:40])
-
-
 def register(bp: Blueprint) -> None:
     @bp.get("/projects/<name>/robots")
     def list_robots(name: str):
@@ -67,15 +54,10 @@ def register(bp: Blueprint) -> None:
 
     @bp.post("/projects/<name>/robots")
     def create_robot(name: str):
-        data = _raw_body()
-        _only(data, {"name", "actions", "description", "expires_at"})
-        if not isinstance(data.get("name"), str):
-            raise Invalid("field 'name' is required and must be a string", field="name")
-        description = data.get("description", "")
-        if not isinstance(description, str):
-            raise Invalid("field 'description' must be a string", field="description")
-        made = robots.create(unit(), caller(), name, data["name"], actions=_actions(data), description=description,
-                             **_expiry(data))
+        data = body(required={"name": str},
+                    optional={"actions": list, "description": str, "expires_at": (str, type(None))})
+        made = robots.create(unit(), caller(), name, data["name"], actions=_actions(data),
+                             description=data.get("description", ""), **_expiry(data))
         payload = {**robots.robot_summary(made.robot, name), "secret": made.secret}
         return created(payload, url_for("api.get_robot", name=name, robot=made.robot.name))
 
@@ -100,14 +82,9 @@ def register(bp: Blueprint) -> None:
 
     @bp.post("/projects/<name>/pull-secret")
     def pull_secret(name: str):
-        data = _raw_body()
-        _only(data, {"namespace", "name", "robot", "create_robot", "expires_at", "registry"})
-        for key in ("namespace", "name", "robot", "registry"):
-            if key in data and not isinstance(data[key], str):
-                raise Invalid(f"field {key!r} must be a string", field=key)
+        data = body(required={}, optional={"namespace": str, "name": str, "robot": str, "registry": str,
+                                           "create_robot": bool, "expires_at": (str, type(None))})
         create = data.get("create_robot", False)
-        if not isinstance(create, bool):
-            raise Invalid("field 'create_robot' must be a boolean", field="create_robot")
         secret = pull_secrets.issue(
             unit(), caller(), name, namespace=data.get("namespace", ""), name=data.get("name"), robot=data.get("robot"),
             create_robot=create, registry_host=data.get("registry"), **(_expiry(data) if create else {}))
