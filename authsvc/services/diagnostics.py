@@ -34,26 +34,13 @@ from ..signing import keys
 from ..signing.jwt import TokenSigner
 from ..signing.rotation import EXPIRY_WARNING_DAYS
 from . import registry_probe
+from .diagnostic_checks import FAIL, OK, SKIP, WARN, Check, certificates_in, missing_from
 
-OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 #: The ``sub`` of the test token; it carries no access, so it can do nothing if it leaked.
 PROBE_SUBJECT = "authsvc-doctor"
 INIT_FIX = "run 'authsvc init' with the same settings (AUTHSVC_CONFIG / AUTHSVC_*) as the server"
 ROTATE_FIX = ("stage a new key with 'authsvc keys rotate', restart the registries so they load the new "
               "trust bundle, then 'authsvc keys activate'")
-
-
-@dataclass(frozen=True)
-class Check:
-    """One verdict: ``status`` is ok, warn, fail, or skip (could not be checked: an earlier failure)."""
-
-    name: str
-    status: str
-    detail: str
-    fix: str = ""
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -207,18 +194,6 @@ def _expiry(cert: x509.Certificate, path: Path, now: dt.datetime) -> Check:
     if days < EXPIRY_WARNING_DAYS:
         return Check("certificate", WARN, f"{path} expires on {stamp} ({days} days left)", ROTATE_FIX)
     return Check("certificate", OK, f"valid until {stamp} ({days} days left)")
-
-
-def certificates_in(path: Path) -> list[x509.Certificate]:
-    """Every certificate of a PEM bundle; raises OSError or ValueError."""
-    return x509.load_pem_x509_certificates(path.read_bytes())
-
-
-def missing_from(bundle: list[x509.Certificate], wanted: dict[str, keys.SigningMaterial | None]) -> list[str]:
-    """Which of the wanted certificates (by role) are not in the bundle, compared as DER."""
-    ders = {c.public_bytes(serialization.Encoding.DER) for c in bundle}
-    return [role for role, material in wanted.items() if material is not None
-            and material.certificate.public_bytes(serialization.Encoding.DER) not in ders]
 
 
 def _holds(bundle: list[x509.Certificate], cert_path: Path) -> bool:

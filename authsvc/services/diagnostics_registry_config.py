@@ -20,7 +20,7 @@ from pathlib import Path
 from ..settings import Settings
 from ..signing import keys
 from ..signing.jwt import TokenSigner
-from .diagnostics import FAIL, OK, SKIP, WARN, Check, certificates_in, missing_from
+from .diagnostic_checks import FAIL, OK, SKIP, WARN, Check, certificates_in, missing_from
 
 REGENERATE = "compare with 'authsvc registry-config' (it prints the auth.token section that trusts us), then " \
              "restart the registry"

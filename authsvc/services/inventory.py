@@ -50,6 +50,10 @@ from .unit_of_work import UnitOfWork
 
 log = logging.getLogger("authsvc.inventory")
 
+#: Where the registry posts its notifications (``web/notifications.py`` serves it, and
+#: ``registry_config`` derives the URL from ``realm``).
+EVENTS_PATH = "/registry/events"
+
 #: Manifest media types: image manifests and indexes of both families, and the older ones.
 MANIFEST_MEDIA_TYPES = frozenset({
     "application/vnd.oci.image.manifest.v1+json",

@@ -17,26 +17,25 @@ SQLAlchemy session.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from ..settings import Settings
-    from ..signing.jwt import TokenSigner
-    from .context import ServiceContext
+from ..settings import Settings
+from ..signing.jwt import TokenSigner
 
 
 class UnitOfWork:
     """The session a request's changes go into, with the process's shared objects beside it.
 
-    ``source`` names where the request comes from (a client address, or ``cli:<user>``) and
+    ``context`` is the process's :class:`~.context.ServiceContext` (not imported here: it holds the
+    authenticator, whose verifiers take units of work).  ``source`` names where the request comes from (a client address, or ``cli:<user>``) and
     ``request_id`` the HTTP request id; both go into every audit event and throttle counter the
     unit writes, without being threaded through each call.
     """
 
-    def __init__(self, context: ServiceContext, session: Session, *, source: str = "",
+    def __init__(self, context, session: Session, *, source: str = "",
                  request_id: str | None = None):
         self.context = context
         self.session = session

@@ -20,8 +20,7 @@ from ..services import inventory
 from ..services.errors import Invalid
 from .unit import unit
 
-#: Where the registry posts; ``registry-config`` derives the URL from ``realm``.
-EVENTS_PATH = "/registry/events"
+EVENTS_PATH = inventory.EVENTS_PATH
 #: The registry sends one event per request (about 1 KiB); a bound keeps a hostile body out
 #: without ever refusing what a registry sends.
 MAX_EVENTS_BYTES = 1024 * 1024

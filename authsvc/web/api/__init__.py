@@ -13,46 +13,15 @@ from pathlib import Path
 
 from flask import Blueprint, Response, request
 
-from ...core.policy import ANONYMOUS, Principal
-from ...services.authn import BearerTokenPresented, NameAndSecret
+from ...core.policy import ANONYMOUS
 from ...services.errors import Forbidden, NotFound, Unauthorized
 from ..errors import json_error
-from ..token import basic_credentials
-from ..unit import unit
+from . import machines, projects, repositories, users
+from .auth import PRINCIPAL_KEY, caller
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
-#: Where the principal is kept for the rest of the request.  Not ``g``: ``g`` lives as long as the
-#: app context, and a request handled inside an already pushed app context (the test client in a
-#: fixture's ``app.app_context()``, a script) shares it, so one request's caller would leak into the next.
-_PRINCIPAL_KEY = "authsvc.api.principal"
-
-
-def caller() -> Principal:
-    """The authenticated principal of this request (resolved once per request)."""
-    environ = request.environ
-    if _PRINCIPAL_KEY not in environ:
-        environ[_PRINCIPAL_KEY] = _authenticate(request.headers.get("Authorization"))
-    return environ[_PRINCIPAL_KEY]
-
-
-def _authenticate(header: str | None) -> Principal:
-    if not header:
-        return ANONYMOUS
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        credential = BearerTokenPresented(value.strip())
-    elif scheme.lower() == "basic":
-        credential = NameAndSecret(*basic_credentials(header))
-    else:
-        raise Unauthorized("use Basic or Bearer credentials")
-    work = unit()
-    return work.context.authenticator.authenticate(work, credential).principal
-
-
 def create_blueprint() -> Blueprint:
-    from . import machines, projects, repositories, users
-
     blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
     @blueprint.before_request
@@ -70,7 +39,7 @@ def create_blueprint() -> Blueprint:
         # Refused to an anonymous caller: logging in may help, so it is a 401 (with
         # WWW-Authenticate), as for every other request that lacks credentials.  A logged-in
         # caller who lacks the right gets the 403.
-        if request.environ.get(_PRINCIPAL_KEY, ANONYMOUS).is_anonymous:
+        if request.environ.get(PRINCIPAL_KEY, ANONYMOUS).is_anonymous:
             return json_error(401, Unauthorized.code, f"authentication required: {exc.message}")
         return json_error(exc.http_status, exc.code, exc.message, field=exc.field)
 

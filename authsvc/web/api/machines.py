@@ -13,7 +13,7 @@ from flask import Blueprint, jsonify, url_for
 from ...services import personal_tokens, pull_secrets, robots
 from ...services.errors import Invalid
 from ..unit import unit
-from . import caller
+from .auth import caller
 from .render import body, created, no_content, page_args, paginated
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ...services import inventory
-from . import caller
+from .auth import caller
 from ..unit import unit
 from .render import page_args, paginated
 

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, url_for
 
 from ...services import accounts
 from ...services.errors import Unauthorized
-from . import caller
+from .auth import caller
 from ..unit import unit
 from .render import body, created, no_content, page_args, paginated
 
