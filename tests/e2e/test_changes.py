@@ -16,7 +16,7 @@ from .clients import ctr_pull, skopeo_copy, skopeo_inspect
 from .processes import denied, ok
 from .stack import User
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 #: Enough requests that both gunicorn workers have verified (and cached) the password.
 WARM_UP_REQUESTS = 4

@@ -16,7 +16,7 @@ from .machines import personal_token
 from .processes import denied, ok
 from .stack import User
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 
 def test_docker_login_with_a_personal_token_keeps_the_token_and_follows_the_role(stack, docker, dockerd):

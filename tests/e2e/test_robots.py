@@ -21,7 +21,7 @@ from .machines import api, audit, rekey, robot
 from .processes import denied, ok
 from .stack import User
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 
 def token_requests_since(stack, mark: int) -> list[str]:
