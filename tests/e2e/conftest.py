@@ -1,8 +1,15 @@
-"""Session fixtures of the end-to-end suite: one real stack per pytest session.
+"""Session fixtures of the end-to-end suite: one real stack per registry generation per session.
 
 Starting authsvc, the registry and dockerd takes seconds, so they live for
 the whole session; tests stay independent by using names no other test uses
 (``stack.unique``) and their own client state (a DOCKER_CONFIG, an authfile).
+
+Registry generations: ``registry_generation`` is a session-scoped parameter.  Modules marked
+``both_registries`` run every test against Debian's docker-registry 2.8.2 *and* distribution
+3.1.1 (ids ``[registry2]``/``[registry3]``); every other test that uses a registry gets 2.8.2
+only.  Being session-scoped, the parameter makes pytest group the tests by generation, so
+one stack (authsvc + registry, with a database of its own) runs per generation, one after the
+other; dockerd and podman's storage are shared by both.
 
 Everything lives under one short directory in /tmp (unix socket paths are
 limited to ~108 bytes) and is removed at the end.  Ports are picked free at
@@ -14,6 +21,7 @@ tests that need it with the reason -- unless CI=true, where it fails them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -25,7 +33,20 @@ import pytest
 
 from .clients import Docker, Podman
 from .processes import StartupFailed, require_binaries
+from .registries import REGISTRY2, REGISTRY3, Generation
 from .stack import DockerDaemon, Stack
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``registry_generation`` (wherever a test needs it, e.g. through ``stack``):
+    both generations under the ``both_registries`` marker, 2.8.2 alone otherwise.  registry2 is
+    always first, so its parameter key is the same everywhere and its tests share one stack."""
+    if "registry_generation" not in metafunc.fixturenames:
+        return
+    both = metafunc.definition.get_closest_marker("both_registries") is not None
+    generations = [REGISTRY2, REGISTRY3] if both else [REGISTRY2]
+    metafunc.parametrize("registry_generation", generations, ids=[g.id for g in generations],
+                         indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -36,16 +57,10 @@ def e2e_root() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def data_dir(e2e_root: Path) -> Path:
-    """AUTHSVC_DATA_DIR of every authsvc process: the SQLite file and the signing key."""
-    return e2e_root / "authsvc-data"
-
-
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+@contextlib.contextmanager
+def session_database() -> Iterator[str]:
     """'' (SQLite in the data dir) unless TEST_DATABASE_URL names a PostgreSQL server, as in
-    tests/run's second pass: then a fresh database on it for this session, dropped at the end."""
+    tests/run's second pass: then a fresh database on it, dropped at the end."""
     server = os.environ.get("TEST_DATABASE_URL", "")
     if not server:
         yield ""
@@ -57,36 +72,49 @@ def database_url() -> Iterator[str]:
     engine = create_engine(server, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def stack(e2e_root: Path, data_dir: Path, database_url: str) -> Iterator[Stack]:
-    """``authsvc init``, then gunicorn serving authsvc and the registry trusting it, both ready."""
-    binaries = require_binaries("authsvc", "gunicorn", "docker-registry", "skopeo")
-    running = Stack(e2e_root, binaries, database_url=database_url)
-    assert running.data_dir == data_dir
-    failure = None
     try:
-        running.start()
-    except StartupFailed as exc:
-        failure = str(exc)
-    if failure is not None:  # outside the except: the message is the whole story, no chained traceback
-        running.stop()
-        pytest.fail(f"the stack under test did not start:\n{failure}", pytrace=False)
-    yield running
-    running.stop()
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
-def authsvc_env(stack: Stack) -> dict[str, str]:
-    """The environment of every authsvc process (AUTHSVC_DATA_DIR, AUTHSVC_REALM with the port
-    gunicorn got, AUTHSVC_BCRYPT_ROUNDS=4, AUTHSVC_DATABASE_URL on the PostgreSQL pass), with every
-    inherited AUTHSVC_* variable removed."""
-    return stack.env
+def database_url() -> Iterator[str]:
+    """A database for a deployment of the test's own (compose): see :func:`session_database`."""
+    with session_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def registry_generation(request: pytest.FixtureRequest) -> Generation:
+    """The registry generation of this test (``pytest_generate_tests`` above chooses)."""
+    return getattr(request, "param", REGISTRY2)
+
+
+@pytest.fixture(scope="session")
+def stack(e2e_root: Path, registry_generation: Generation) -> Iterator[Stack]:
+    """``authsvc init``, then gunicorn serving authsvc and the registry of this generation trusting
+    it, both ready; its own directory and (on the PostgreSQL pass) its own database."""
+    binaries = {**require_binaries("authsvc", "gunicorn", "skopeo"), "registry": registry_generation.binary()}
+    root = e2e_root / registry_generation.id
+    root.mkdir()
+    with session_database() as url:
+        running = Stack(root, binaries, database_url=url, generation=registry_generation)
+        failure = None
+        try:
+            running.start()
+        except StartupFailed as exc:
+            failure = str(exc)
+        if failure is not None:  # outside the except: the message is the whole story, no chained traceback
+            running.stop()
+            pytest.fail(f"the stack under test ({registry_generation.id}) did not start:\n{failure}",
+                        pytrace=False)
+        try:
+            yield running
+        finally:
+            running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,10 @@
 """The system under test, as real processes: authsvc under gunicorn, the registry, and dockerd.
 
 ``Stack`` owns authsvc (gunicorn, two workers, so that a change made by the
-CLI must reach a worker that did not make it) and ``docker-registry serve``
-configured from ``authsvc registry-config --full``, exactly as an operator
-would wire them.  Users, projects and members are seeded through the real
+CLI must reach a worker that did not make it) and a registry of one generation
+(``registries.py``: Debian's docker-registry 2.8.2 or distribution 3.1.1),
+``serve``-d with the config ``authsvc registry-config --full --registry-version N``
+prints, exactly as an operator would wire them.  Users, projects and members are seeded through the real
 ``authsvc`` CLI with the same environment, never by writing to the database.
 
 ``DockerDaemon`` is a private dockerd (and the containerd it starts, which
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from . import oci
 from .processes import Service, StartupFailed, free_port, http_status, ok, run, tail, unavailable
+from .registries import REGISTRY2, Generation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = REPO_ROOT / "config" / "gunicorn.conf.py"
@@ -58,10 +60,15 @@ def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
 class Stack:
     """authsvc + registry on free local ports, with all state under ``root``."""
 
-    def __init__(self, root: Path, binaries: dict[str, str], *, database_url: str = ""):
+    def __init__(self, root: Path, binaries: dict[str, str], *, database_url: str = "",
+                 generation: Generation = REGISTRY2):
+        """``binaries``: name -> path; the registry is ``binaries["registry"]`` (that generation's
+        executable) or else ``binaries["docker-registry"]``."""
         self.root = root
         self.bin = binaries
         self.database_url = database_url
+        self.generation = generation
+        self.registry_binary = binaries.get("registry") or binaries.get("docker-registry", "")
         self.data_dir = root / "authsvc-data"
         self.storage_dir = root / "registry-storage"
         self.auth_port = 0
@@ -124,12 +131,23 @@ class Stack:
 
     def _registry_service(self, port: int) -> Service:
         self.registry_port = port
-        config = self.authsvc("registry-config", "--full", "--addr", f"127.0.0.1:{port}",
-                              "--storage", str(self.storage_dir))
+        config = self.registry_config("--addr", f"127.0.0.1:{port}", "--storage", str(self.storage_dir))
         config_path = self.root / f"registry-{port}.yml"
-        config_path.write_text(config.stdout)
-        return Service("docker-registry", [self.bin["docker-registry"], "serve", str(config_path)],
-                       env=clean_environ(), log_path=self.root / f"registry-{port}.log")
+        config_path.write_text(config)
+        return Service(f"registry ({self.generation.id})", [self.registry_binary, "serve", str(config_path)],
+                       env=self.registry_environ, log_path=self.root / f"registry-{port}.log")
+
+    @property
+    def registry_environ(self) -> dict[str, str]:
+        """The registry reads every ``REGISTRY_*`` variable as configuration (deploy/local/up.sh
+        itself uses REGISTRY_PORT): none of the caller's may reach it, only its generation's own."""
+        env = {k: v for k, v in clean_environ().items() if not k.startswith("REGISTRY_")}
+        return {**env, **dict(self.generation.environ)}
+
+    def registry_config(self, *args: str) -> str:
+        """``authsvc registry-config --full`` for this stack's registry generation."""
+        return self.authsvc("registry-config", "--full", "--registry-version", str(self.generation.config_version),
+                            *args).stdout
 
     def start_extra_registry(self, tag: str, *, token: dict[str, str] | None = None) -> tuple[Service, str]:
         """Another registry on a free port, configured like the stack's (``registry-config --full``)
@@ -141,14 +159,14 @@ class Stack:
 
         def factory(port: int) -> Service:
             ports.append(port)
-            config = yaml.safe_load(self.authsvc("registry-config", "--full", "--addr", f"127.0.0.1:{port}",
-                                                 "--storage", str(self.root / f"registry-{tag}-storage")).stdout)
+            config = yaml.safe_load(self.registry_config("--addr", f"127.0.0.1:{port}",
+                                                         "--storage", str(self.root / f"registry-{tag}-storage")))
             config["auth"]["token"].update(token or {})
             config.pop("notifications", None)
             path = self.root / f"registry-{tag}-{port}.yml"
             path.write_text(yaml.safe_dump(config))
-            return Service(f"docker-registry ({tag})", [self.bin["docker-registry"], "serve", str(path)],
-                           env=clean_environ(), log_path=self.root / f"registry-{tag}-{port}.log")
+            return Service(f"registry ({self.generation.id}, {tag})", [self.registry_binary, "serve", str(path)],
+                           env=self.registry_environ, log_path=self.root / f"registry-{tag}-{port}.log")
 
         service = self._start_on_free_port(f"registry ({tag})", factory, "/v2/", 401)
         return service, f"http://127.0.0.1:{ports[-1]}"

@@ -16,7 +16,8 @@ from .clients import ctr_pull, skopeo_copy, skopeo_inspect
 from .processes import denied, ok
 from .stack import User
 
-pytestmark = pytest.mark.e2e
+# database: the CLI's write must reach both gunicorn workers, whatever the database (tests/postgres_pass.py)
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries, pytest.mark.database]
 
 #: Enough requests that both gunicorn workers have verified (and cached) the password.
 WARM_UP_REQUESTS = 4

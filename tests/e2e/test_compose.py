@@ -155,6 +155,7 @@ def _start(root: Path, daemon: CachedDockerd, binaries: dict[str, str], database
     return running
 
 
+@pytest.mark.database  # two replicas on one PostgreSQL database
 def test_admin_creates_project_and_users_push_and_pull(deployed: Deployed) -> None:
     project = deployed.unique("team")
     ok(deployed.compose.authsvc("project", "create", project))
@@ -210,11 +211,13 @@ def test_runs_as_non_root_and_the_key_is_private(deployed: Deployed) -> None:
     ok(deployed.daemon.docker("exec", container, *check[1:]), "the image's HEALTHCHECK failed")
 
 
+@pytest.mark.database  # two replicas on one PostgreSQL database
 def test_replicas_share_the_database(deployed: Deployed) -> None:
     containers = ok(deployed.compose("ps", "-q", "authsvc")).stdout.split()
     assert len(containers) == deployed.replicas, containers
 
 
+@pytest.mark.database  # two replicas on one PostgreSQL database
 def test_data_survives_down_and_up(deployed: Deployed) -> None:
     project = deployed.unique("keep")
     ok(deployed.compose.authsvc("project", "create", project))

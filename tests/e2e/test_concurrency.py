@@ -37,7 +37,7 @@ import pytest
 
 from .load import CliWriter, Population, TokenLoad, duration, private_database, start_server, verify_model
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.database]  # locking and lost writes are the database's
 
 CLIENTS = 200
 WORKERS = 4

@@ -14,7 +14,7 @@ from .clients import ctr_pull
 from .processes import denied, ok
 from .stack import User
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 
 def test_guest_pulls_a_private_image_through_the_password_grant(stack, dockerd):

@@ -16,7 +16,7 @@ import pytest
 
 from .processes import denied, describe, ok
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 #: authsvc's defaults: failures per (account, address) before 429s start, and the first block (s).
 THROTTLE_THRESHOLD = 5

@@ -1,4 +1,4 @@
-"""``authsvc doctor --registry`` against the real registry (docker-registry 2.8.2).
+"""``authsvc doctor --registry`` against the real registries (docker-registry 2.8.2 and distribution 3.1.1).
 
 The stack's own registry is configured from ``authsvc registry-config``, so doctor must find
 nothing wrong with it.  Each other case is a real registry deliberately misconfigured in one
@@ -10,7 +10,6 @@ it accepts or rejects is its own verdict on a token authsvc signed.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -18,6 +17,8 @@ from authsvc.signing import keys
 
 from .processes import describe, free_port
 from .stack import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 FOREIGN_REALM = "http://127.0.0.1:1/token"
 
@@ -34,16 +35,17 @@ def installation(stack: Stack) -> Stack:
 
 
 @pytest.fixture(scope="module")
-def broken(installation: Stack, e2e_root: Path):
-    """One real registry per misconfiguration, started once for the module: {case: (url, config)}."""
-    foreign = keys.generate(e2e_root / "foreign.key", e2e_root / "foreign.crt", common_name="someone-else",
+def broken(installation: Stack):
+    """One real registry per misconfiguration, started once per generation: {case: (url, config)}."""
+    root = installation.root
+    foreign = keys.generate(root / "foreign.key", root / "foreign.crt", common_name="someone-else",
                             validity_days=30)
     assert foreign.certificate_pem
     cases = {
         "realm": {"realm": FOREIGN_REALM},
         "service": {"service": "other-registry"},
         "issuer": {"issuer": "not-authsvc"},
-        "bundle": {"rootcertbundle": str(e2e_root / "foreign.crt")},
+        "bundle": {"rootcertbundle": str(root / "foreign.crt")},
     }
     started, registries = [], {}
     try:

@@ -83,6 +83,7 @@ def audit_grants(server: Server, marker: str) -> int:
                       m=f'%"client":"{marker}"%')[0][0]
 
 
+@pytest.mark.database  # acknowledged writes must survive on either database
 def test_kill_9_of_a_worker_under_load(server, population):
     load = TokenLoad(server.auth_port, population, CLIENTS, marker="kill-worker").start()
     time.sleep(3)  # load phase before the fault
@@ -110,6 +111,7 @@ def test_kill_9_of_a_worker_under_load(server, population):
     assert server.integrity_problems() == []
 
 
+@pytest.mark.database  # acknowledged writes must survive on either database
 def test_kill_9_of_the_master_and_workers_under_load_then_restart(server, population):
     load = TokenLoad(server.auth_port, population, CLIENTS, marker="kill-master").start()
     cli = CliWriter(server, "cli").start()

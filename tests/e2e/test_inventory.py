@@ -1,4 +1,4 @@
-"""The repository inventory against the real registry 2.8: its notifications, not our idea of them.
+"""The repository inventory against the real registries (2.8.2 and 3.1.1): their notifications, not our idea.
 
 The stack's registry is configured by ``authsvc registry-config`` with the notifications endpoint
 (the stack sets ``notification_secret``), so every push and delete below reaches authsvc the way
@@ -25,7 +25,7 @@ from .clients import skopeo, skopeo_delete
 from .processes import ok
 from .stack import Stack, User
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

@@ -1,7 +1,9 @@
 """Key rotation against the real registry while pulls run: not one pull may be refused.
 
 A stack of its own (its keys change, the session's must not): gunicorn with two workers and
-docker-registry 2.8.2 configured from ``authsvc registry-config``.  Puller threads fetch a token
+the registry configured from ``authsvc registry-config``, once with docker-registry 2.8.2 and
+once with distribution 3.1.1 (which checks the ``x5c`` chain against the rotated trust bundle
+and keeps the JWKS beside it).  Puller threads fetch a token
 from authsvc and the manifest and config blob from the registry, over and over, the whole time
 the operator's steps run:
 
@@ -29,7 +31,10 @@ import jwt
 import pytest
 
 from .processes import Service, http_status, ok, require_binaries
+from .registries import Generation
 from .stack import STARTUP_TIMEOUT, Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 PULLERS = 3
 MANIFEST_TYPES = ", ".join(["application/vnd.oci.image.manifest.v1+json",
@@ -42,16 +47,17 @@ class RotationStack(Stack):
     def restart_registry(self) -> None:
         argv, env, log_path = self.registry.argv, self.registry.env, self.registry.log_path
         self.registry.stop()
-        self.registry = Service("docker-registry", argv, env=env, log_path=log_path).start()
+        self.registry = Service(f"registry ({self.generation.id})", argv, env=env, log_path=log_path).start()
         url = f"http://127.0.0.1:{self.registry_port}/v2/"
         self.registry.wait_ready(lambda: http_status(url) == 401, timeout=STARTUP_TIMEOUT,
                                  what=f"GET {url} answered 401")
 
 
 @pytest.fixture(scope="module")
-def rotation_stack(e2e_root: Path):
-    binaries = require_binaries("authsvc", "gunicorn", "docker-registry", "skopeo")
-    stack = RotationStack(e2e_root / "rotation", binaries)  # SQLite of its own: only keys matter here
+def rotation_stack(e2e_root: Path, registry_generation: Generation):
+    binaries = {**require_binaries("authsvc", "gunicorn", "skopeo"), "registry": registry_generation.binary()}
+    # SQLite of its own: only keys matter here
+    stack = RotationStack(e2e_root / f"rotation-{registry_generation.id}", binaries, generation=registry_generation)
     stack.root.mkdir()
     try:
         stack.start()

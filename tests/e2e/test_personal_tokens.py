@@ -16,7 +16,7 @@ from .machines import personal_token
 from .processes import denied, ok
 from .stack import User
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 
 def test_docker_login_with_a_personal_token_keeps_the_token_and_follows_the_role(stack, docker, dockerd):
@@ -52,6 +52,7 @@ def test_docker_login_with_a_personal_token_keeps_the_token_and_follows_the_role
            "a token works only with its owner's name")
 
 
+@pytest.mark.database  # the CLI's write reaches every worker at once, on either database
 def test_revoking_a_personal_token_refuses_the_next_pull(stack, docker):
     owner, dev = stack.user("owner"), stack.user("dev")
     project = stack.project("pat", owner=owner, members={dev: "developer"})

@@ -13,7 +13,7 @@ import pytest
 from .clients import skopeo_copy, skopeo_delete, skopeo_inspect
 from .processes import denied, ok
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 
 def test_podman_login_checks_the_password_and_a_member_pulls_and_pushes(stack, podman):

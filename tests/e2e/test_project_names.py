@@ -25,7 +25,7 @@ from .clients import skopeo_delete, skopeo_inspect
 from .machines import robot
 from .processes import denied, describe, ok
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 
 def repositories_dir(stack, project: str):

@@ -19,7 +19,7 @@ from .clients import ctr_pull, skopeo, skopeo_inspect
 from .machines import pull_secret, robot
 from .processes import denied, ok
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 
 def test_a_new_robots_pull_secret_pulls_everywhere_but_cannot_push(stack, docker, podman, dockerd):

@@ -21,7 +21,7 @@ from .machines import api, audit, rekey, robot
 from .processes import denied, ok
 from .stack import User
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
 
 
 def token_requests_since(stack, mark: int) -> list[str]:
@@ -94,6 +94,7 @@ def test_a_robot_holds_only_its_actions_and_only_on_its_own_project(stack, docke
             denied(client("push", foreign), f"the {name} robot must not push to {elsewhere}")
 
 
+@pytest.mark.database  # the CLI's write reaches every worker at once, on either database
 def test_disabling_a_robot_refuses_a_logged_in_docker_at_once(stack, docker, dockerd):
     owner = stack.user("owner")
     project = stack.project("robo", owner=owner)
