@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -161,7 +161,7 @@ class _CertificateCollector:
     def collect(self):
         if self.not_after is None:  # no usable key: the series is absent (alert on absent())
             return
-        left = (self.not_after - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        left = (self.not_after - dt.datetime.now(dt.UTC)).total_seconds()
         yield GaugeMetricFamily("authsvc_signing_certificate_expiry_seconds",
                                 "Seconds until the signing certificate expires (negative: expired).",
                                 value=round(left))

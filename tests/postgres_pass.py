@@ -9,7 +9,8 @@ have shown that every query, transaction and answer is the same on PostgreSQL.
 The rule -- a test is repeated on PostgreSQL when what it proves goes through SQL:
 
 * everything in-process over the app and its database: ``tests/http`` (every endpoint, the
-  token path's queries, the inventory, throttling) and ``tests/cli`` (every command, backup and
+  token path's queries, the inventory, throttling), ``tests/services`` (the service layer on a
+  plain session) and ``tests/cli`` (every command, backup and
   restore, concurrent migrations), and ``tests/unit/test_migrations.py`` (the schema itself);
 * end-to-end tests marked ``database``: a write by one process seen by another at once (the CLI
   and gunicorn's workers: ``test_changes.py``, a robot disabled, a personal token revoked),
@@ -29,7 +30,7 @@ from __future__ import annotations
 import pytest
 
 #: Node-id prefixes (relative to the repository) that are repeated whole.
-DATABASE_PATHS = ("tests/http/", "tests/cli/", "tests/unit/test_migrations.py")
+DATABASE_PATHS = ("tests/http/", "tests/cli/", "tests/services/", "tests/unit/test_migrations.py")
 #: The registry generation the repeated end-to-end tests use.
 REPEATED_GENERATION = "registry2"
 

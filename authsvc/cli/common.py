@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import getpass
-import os
 import json
+import os
 import sys
 
 import click

@@ -20,7 +20,8 @@ def token_group() -> None:
 @with_app
 def token_list(uow, user_name: str | None, as_json: bool) -> None:
     """List live refresh tokens (never the tokens themselves, which are not stored)."""
-    rows = [refresh_tokens.token_summary(row, name) for row, name in refresh_tokens.list_tokens(uow, OPERATOR, user_name)]
+    found = refresh_tokens.list_tokens(uow, OPERATOR, user_name)
+    rows = [refresh_tokens.token_summary(row, name) for row, name in found]
     emit(rows, as_json, ["id", "user", "client_id", "created_at"])
 
 

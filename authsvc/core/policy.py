@@ -11,9 +11,9 @@ that the decision-table tests pick up.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Iterable, Mapping
 
 from .scopes import Scope, project_of
 

@@ -53,7 +53,7 @@ def create(uow: UnitOfWork, destination: Path) -> dict:
         raise Invalid(f"{destination} exists and is not an empty directory; choose a new one")
     destination.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(destination, 0o700)
-    manifest = {"created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    manifest = {"created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "schema_revision": schema.current_revision(uow.session.get_bind()), "files": {}}
     if uow.settings.database_url:
         manifest["database"] = "external: back it up with its own tool (PostgreSQL: pg_dump)"

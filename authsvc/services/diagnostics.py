@@ -20,9 +20,9 @@ import datetime as dt
 import ipaddress
 import os
 import stat
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -56,7 +56,7 @@ def run_checks(*, environ: Mapping[str, str] | None = None, registry_url: str | 
                registry_config: str | None = None, service: str | None = None, ca_file: str | None = None,
                timeout: float = 5.0, now: dt.datetime | None = None) -> list[Check]:
     """Every check, in the order a person would fix things (configuration first)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     state = _State()
     out: list[Check] = []
     try:

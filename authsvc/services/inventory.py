@@ -225,7 +225,7 @@ def _timestamp(value: Any) -> dt.datetime:
         if parsed is not None:
             if parsed.tzinfo is not None:
                 try:
-                    parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+                    parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
                 except OverflowError:
                     raise MalformedEvent(f"timestamp {value[:40]!r} is out of range in UTC") from None
             return parsed

@@ -97,7 +97,7 @@ def status(uow: UnitOfWork, now: dt.datetime | None = None) -> dict:
     """The keys the registry must trust now, their kids and expiry, and what to do next."""
     s = uow.settings
     paths = uow.context.key_paths
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     entries = []
     for trusted in rotation.trusted_keys(paths):
         cert = trusted.certificate

@@ -15,8 +15,17 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..core.names import InvalidName, check_project_name
-from ..core.policy import (OPERATOR, Permission, Principal, ProjectView, Role, allows, can_see,
-                           may_create_projects, may_see_members)
+from ..core.policy import (
+    OPERATOR,
+    Permission,
+    Principal,
+    ProjectView,
+    Role,
+    allows,
+    can_see,
+    may_create_projects,
+    may_see_members,
+)
 from ..store.models import PRINCIPAL_NAME_MAX, Membership, Project, RetiredProjectName, User
 from . import audit
 from .accounts import get_user

@@ -83,7 +83,8 @@ def registry_config(uow: UnitOfWork, *, service: str | None = None, registry_ver
     Publishes the trust bundle (and JWKS) it names first, so they exist and are current."""
     service = service or uow.settings.services[0]
     if service not in uow.settings.services:
-        raise Invalid(f"service {service!r} is not among the configured services {list(uow.settings.services)}", field="service")
+        raise Invalid(f"service {service!r} is not among the configured services {list(uow.settings.services)}",
+                      field="service")
     if events_url is not None and not uow.settings.notification_secret:
         raise Invalid("--events-url needs notification_secret: set it (e.g. AUTHSVC_NOTIFICATION_SECRET) first")
     if events_url is not None and not events_url.startswith(("http://", "https://")):

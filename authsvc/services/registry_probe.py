@@ -141,7 +141,7 @@ def _get(url: str, headers: dict[str, str], timeout: float, ca_file: str | None)
         return exc.code, exc.headers, body
     except urllib.error.URLError as exc:
         raise RegistryUnreachable(f"cannot reach {url}: {_reason(exc.reason)}") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise RegistryUnreachable(f"cannot reach {url}: no answer within {timeout:g}s") from None
     except (http.client.HTTPException, ConnectionError, ssl.SSLError, OSError) as exc:
         raise RegistryUnreachable(f"cannot reach {url}: {_reason(exc)}") from None

@@ -17,7 +17,7 @@ SQLAlchemy session.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
@@ -30,7 +30,8 @@ class UnitOfWork:
     """The session a request's changes go into, with the process's shared objects beside it.
 
     ``context`` is the process's :class:`~.context.ServiceContext` (not imported here: it holds the
-    authenticator, whose verifiers take units of work).  ``source`` names where the request comes from (a client address, or ``cli:<user>``) and
+    authenticator, whose verifiers take units of work).  ``source`` names where the request comes
+    from (a client address, or ``cli:<user>``) and
     ``request_id`` the HTTP request id; both go into every audit event and throttle counter the
     unit writes, without being threaded through each call.
     """

@@ -57,7 +57,7 @@ class TokenSigner:
               extra_claims: dict | None = None) -> IssuedToken:
         """A signed token; ``extra_claims`` (never a registry token's: the REST API's own binding
         of a token to one account) are added beside the standard ones."""
-        now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+        now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
         issued = int(now.timestamp())
         claims = {
             "iss": self.issuer,

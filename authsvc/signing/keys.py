@@ -131,7 +131,7 @@ def generate(key_path: Path, cert_path: Path, *, common_name: str, validity_days
     generations accept it.
     """
     key_path, cert_path = Path(key_path), Path(cert_path)
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (

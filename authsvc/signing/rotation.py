@@ -66,7 +66,7 @@ class KeyPaths:
         return self.cert.with_name("rotation.json")
 
     @classmethod
-    def from_settings(cls, settings) -> "KeyPaths":
+    def from_settings(cls, settings) -> KeyPaths:
         return cls(key=settings.signing_key_path, cert=settings.signing_cert_path,
                    next_key=settings.next_key_path, next_cert=settings.next_cert_path,
                    previous_cert=settings.previous_cert_path, bundle=settings.trust_bundle_path,
@@ -152,10 +152,12 @@ def published_bundle_is_current(paths: KeyPaths) -> bool:
     except (ValueError, OSError):
         return False
     want = [t.certificate for t in trusted_keys(paths)]
-    return sorted(c.fingerprint(hashes.SHA256()) for c in on_disk) == sorted(c.fingerprint(hashes.SHA256()) for c in want)
+    fingerprints = [sorted(c.fingerprint(hashes.SHA256()) for c in certs) for certs in (on_disk, want)]
+    return fingerprints[0] == fingerprints[1]
 
 
-def stage(paths: KeyPaths, *, common_name: str, validity_days: int, kid_format: str) -> tuple[keys.SigningMaterial, bool]:
+def stage(paths: KeyPaths, *, common_name: str, validity_days: int,
+          kid_format: str) -> tuple[keys.SigningMaterial, bool]:
     """Create the next key (unless one is staged already) and publish it; returns it and whether
     it is new.  Running it again only re-publishes, so a lost bundle is easily rewritten."""
     if paths.next_key.exists() and paths.next_cert.exists():
@@ -191,7 +193,7 @@ def activate(paths: KeyPaths, *, kid_format: str, token_lifetime: int, now: dt.d
     certificate is saved first, then the key, then the certificate move; a worker that sees
     a key and certificate that do not match keeps signing with what it had.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     if not (paths.next_key.exists() and paths.next_cert.exists()):
         raise RotationError("no next key is staged; run 'authsvc keys rotate' first")
     keys.load(paths.next_key, paths.next_cert)  # a damaged pair must not become the active one
@@ -209,10 +211,10 @@ def activate(paths: KeyPaths, *, kid_format: str, token_lifetime: int, now: dt.d
 
 def retire_wait(paths: KeyPaths, *, token_lifetime: int, now: dt.datetime | None = None) -> int:
     """Seconds until the previous key's last token has expired (0: retiring it is safe)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     activated = last_activation(paths)
     if activated is None:  # no record (copied files, hand-made state): assume just now
-        activated = dt.datetime.fromtimestamp(paths.previous_cert.stat().st_mtime, dt.timezone.utc)
+        activated = dt.datetime.fromtimestamp(paths.previous_cert.stat().st_mtime, dt.UTC)
     # + clock skew the signer back-dates nbf by and a margin for a token issued at the switch
     remaining = (activated + dt.timedelta(seconds=token_lifetime + 10) - now).total_seconds()
     return max(0, int(remaining + 0.999))
@@ -234,7 +236,7 @@ def retire(paths: KeyPaths, *, kid_format: str, token_lifetime: int, force: bool
 
 
 def days_left(certificate: x509.Certificate, now: dt.datetime | None = None) -> float:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return (certificate.not_valid_after_utc - now).total_seconds() / 86400
 
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import (Boolean, DateTime, Enum, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint,
-                        func)
+from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ..core.policy import Role
@@ -39,7 +38,7 @@ PRINCIPAL_NAME_MAX = 120
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class User(db.Model):
@@ -58,7 +57,7 @@ class User(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
                                                     server_default=func.current_timestamp())
 
-    memberships: Mapped[list["Membership"]] = relationship(
+    memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
 
 
@@ -72,7 +71,7 @@ class Project(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
                                                     server_default=func.current_timestamp())
 
-    memberships: Mapped[list["Membership"]] = relationship(
+    memberships: Mapped[list[Membership]] = relationship(
         back_populates="project", cascade="all, delete-orphan", passive_deletes=True)
 
 

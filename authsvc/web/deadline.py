@@ -14,10 +14,9 @@ threaded development server), no timer is set.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
-
-import logging
 
 from flask import Flask
 from sqlalchemy.exc import StatementError
@@ -25,7 +24,6 @@ from sqlalchemy.exc import StatementError
 from ..services.errors import ServiceError
 from ..store.models import db
 from .errors import json_error
-
 
 log = logging.getLogger("authsvc")
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
-
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
 
 from ..services.errors import ServiceError, Unauthorized
 from ..store.models import db

@@ -20,9 +20,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from tests.e2e import stack as e2e_stack
 from tests.e2e.processes import Service, StartupFailed, find_binary, free_port, http_status, run
@@ -386,7 +386,6 @@ def machine() -> list[tuple[str, str]]:
                    if line.startswith("MemTotal:"))
     import sqlite3
 
-    import bcrypt
     import cryptography
     import flask
     import gunicorn

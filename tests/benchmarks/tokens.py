@@ -26,8 +26,21 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from .harness import (BenchmarkError, Figure, Load, ProductionStack, WrkResult, children, median, rotate,
-                      service_url, worker_cpu_ms, worker_rss, write_requests, wrk)
+from .harness import (
+    BenchmarkError,
+    Figure,
+    Load,
+    ProductionStack,
+    WrkResult,
+    children,
+    median,
+    rotate,
+    service_url,
+    worker_cpu_ms,
+    worker_rss,
+    write_requests,
+    wrk,
+)
 
 PASSWORD_SUFFIX = "-bench-Secret-1"
 SERVICE = "registry"

@@ -11,6 +11,7 @@ import pytest
 from tests.cli.conftest import one_line_error
 from tests.conftest import SERVER_URL
 
+
 @pytest.fixture
 def on_sqlite(cli, monkeypatch):
     """The SQLite copy is what these tests are about, so they use SQLite on both passes of the

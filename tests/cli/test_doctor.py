@@ -20,7 +20,7 @@ from authsvc.cli import main
 from authsvc.signing import keys
 from tests.conftest import SERVER_URL, fresh_database_url
 
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 @pytest.fixture

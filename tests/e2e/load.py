@@ -264,7 +264,7 @@ class Population:
     refresh: dict[str, str] = field(default_factory=dict)  # user name -> refresh token
 
     @classmethod
-    def seed(cls, server: Server) -> "Population":
+    def seed(cls, server: Server) -> Population:
         owner, dev, guest = server.user("owner"), server.user("dev"), server.user("guest")
         outsider, admin = server.user("outsider"), server.user("admin", admin=True)
         private = server.project("priv", owner=owner, members={dev: "developer", guest: "guest"})
@@ -356,7 +356,7 @@ class TokenLoad:
         self._threads: list[threading.Thread] = []
         self.started = self.stopped = 0.0
 
-    def start(self) -> "TokenLoad":
+    def start(self) -> TokenLoad:
         self.started = time.monotonic()
         for index in range(self.clients):
             thread = threading.Thread(target=self._client, args=(index,), name=f"token-client-{index}", daemon=True)
@@ -371,7 +371,7 @@ class TokenLoad:
         assert not any(thread.is_alive() for thread in self._threads), "a token client did not finish"
         self.stopped = time.monotonic()
 
-    def run_for(self, seconds: float) -> "TokenLoad":
+    def run_for(self, seconds: float) -> TokenLoad:
         self.start()
         self._stop.wait(seconds)  # the length of the load phase, not a wait for readiness
         self.stop()
@@ -520,7 +520,7 @@ class CliWriter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"cli-{prefix}", daemon=True)
 
-    def start(self) -> "CliWriter":
+    def start(self) -> CliWriter:
         self._thread.start()
         return self
 
@@ -580,7 +580,7 @@ class ApiWriter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"api-{prefix}", daemon=True)
 
-    def start(self) -> "ApiWriter":
+    def start(self) -> ApiWriter:
         self._thread.start()
         return self
 

@@ -19,13 +19,13 @@ import tarfile
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .deployment import CACHE_DIR, CacheLock, CachedDockerd, ComposeStack, build_images
+from .deployment import CACHE_DIR, CachedDockerd, CacheLock, ComposeStack, build_images
 from .processes import StartupFailed, denied, free_port, ok, require_binaries
 
 ADMIN_PASSWORD = "compose-Admin-Secret-1"

@@ -32,7 +32,6 @@ The throughput and latencies are printed (``pytest -s`` shows them; ``-rA`` too)
 
 from __future__ import annotations
 
-
 import pytest
 
 from .load import CliWriter, Population, TokenLoad, duration, private_database, start_server, verify_model

@@ -39,13 +39,23 @@ import signal
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from .load import (ApiWriter, CliWriter, Population, Server, TokenLoad, basic, private_database, start_server,
-                   verify_model, wait_until)
+from .load import (
+    ApiWriter,
+    CliWriter,
+    Population,
+    Server,
+    TokenLoad,
+    basic,
+    private_database,
+    start_server,
+    verify_model,
+    wait_until,
+)
 from .processes import find_binary, free_port, run, unavailable
 from .stack import User
 

@@ -165,7 +165,7 @@ def model_accepts(generation: Generation, token: dict, k: Keys, case: str, neede
 def test_the_model_agrees_with_the_real_registry(configuration: str, tmp_path: Path):
     generation, wanted = CONFIGURATIONS[configuration]
     binary = generation.binary()
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     k = Keys(tmp_path, now)
     token = token_config(tmp_path, k, wanted)
     service, port = start_registry(tmp_path, generation, binary, token)

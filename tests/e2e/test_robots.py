@@ -172,7 +172,7 @@ def test_an_expired_robot_is_refused_on_the_next_pull(stack, docker):
     ref = stack.push_image(project, "app", owner)
     for margin in (4, 8, 16):
         expires = int(time.time()) + 1 + margin
-        stamp = dt.datetime.fromtimestamp(expires, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         status, body = api(stack, "POST", f"/projects/{project}/robots", owner,
                            {"name": f"short-{margin}", "actions": ["pull"], "expires_at": stamp})
         assert status == 201, body

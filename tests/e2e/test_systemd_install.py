@@ -20,15 +20,15 @@ import pwd
 import shlex
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
 
 from .clients import Docker
 from .processes import Service, denied, free_port, http_status, ok, require_binaries, run, unavailable
-from .stack import STARTUP_TIMEOUT, REPO_ROOT, Stack, User, clean_environ
+from .stack import REPO_ROOT, STARTUP_TIMEOUT, Stack, User, clean_environ
 
 pytestmark = pytest.mark.e2e
 

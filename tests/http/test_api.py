@@ -28,8 +28,7 @@ from authsvc.core.policy import OPERATOR
 from authsvc.services import projects as project_service
 from authsvc.store.models import db
 from authsvc.web.api import OPENAPI_PATH
-from tests.conftest import PASSWORDS, make_app
-from tests.conftest import seed
+from tests.conftest import PASSWORDS, make_app, seed
 from tests.http.conftest import basic_header, bearer_header
 from tests.support.units import call
 
@@ -808,7 +807,7 @@ def test_expired_and_foreign_tokens_are_refused(app, api, client):
     claims = signer.verify(token, audience="authsvc-api")
     bound = {key: claims[key] for key in ("uid", "cv", "cred")}
     old = signer.issue(subject="alice", audience="authsvc-api", access=[], extra_claims=bound,
-                       now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1))
+                       now=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
     assert_status(api.get("/users/current", {"Authorization": f"Bearer {old.token}"}), 401)
     # A token naming the account by name alone (as before user ids were bound) is refused.
     unbound = signer.issue(subject="alice", audience="authsvc-api", access=[])

@@ -16,7 +16,9 @@ import datetime as dt
 import json
 
 import pytest
-from hypothesis import HealthCheck, event as observe, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import event as observe
+from hypothesis import strategies as st
 
 from authsvc.services.inventory import MalformedEvent, RegistryEvent, parse_event
 from authsvc.store.models import db

@@ -48,8 +48,8 @@ def test_success_clears_the_counter(client, seeded):
 
 def test_counters_are_shared_by_instances(tmp_path, seeded, client):
     """A second app on the same database (another worker or instance) sees the block."""
-    from tests.conftest import app_settings
     from authsvc import create_app
+    from tests.conftest import app_settings
     for _ in range(6):
         attempt(client, "bob", "guess-guess")
     other = create_app(app_settings(tmp_path), environ={}).test_client()
@@ -159,6 +159,7 @@ def test_unknown_user_and_wrong_password_take_the_same_time(tmp_path):
 @pytest.mark.parametrize("error, status", [("DataError", 400), ("IntegrityError", 409), ("InterfaceError", 503)])
 def test_database_errors_that_are_not_outages_are_not_503(app, client, seeded, monkeypatch, error, status):
     import sqlalchemy.exc
+
     from authsvc.store import queries
 
     def broken(*_args, **_kwargs):

@@ -58,7 +58,7 @@ def test_exposition_parses_and_holds_every_metric(client, seeded, app):
     samples = scrape(client)
     left = samples[("authsvc_signing_certificate_expiry_seconds", ())]
     not_after = app.extensions["authsvc"].signing_material.certificate.not_valid_after_utc
-    assert abs(left - (not_after - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 60
+    assert abs(left - (not_after - dt.datetime.now(dt.UTC)).total_seconds()) < 60
     assert left > 1000 * 86400  # cert_validity_days = 1095 for a fresh key
 
 

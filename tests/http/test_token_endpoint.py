@@ -9,8 +9,8 @@ import jwt
 import pytest
 from cryptography import x509
 
-from authsvc.services import accounts, refresh_tokens
 from authsvc.core.policy import OPERATOR
+from authsvc.services import accounts, refresh_tokens
 from tests.conftest import PASSWORDS
 from tests.support.units import call
 
@@ -49,8 +49,8 @@ def test_response_shape_and_claims(app, client, seeded):
     body = response.get_json()
     assert body["token"] == body["access_token"]
     assert body["expires_in"] == 300 and isinstance(body["expires_in"], int)
-    issued = dt.datetime.strptime(body["issued_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
-    assert abs((dt.datetime.now(dt.timezone.utc) - issued).total_seconds()) < 30
+    issued = dt.datetime.strptime(body["issued_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    assert abs((dt.datetime.now(dt.UTC) - issued).total_seconds()) < 30
     assert "refresh_token" not in body
     assert response.headers["Cache-Control"] == "no-store"
     claims = claims_of(app, response)

@@ -8,8 +8,8 @@ Flask.  On tests/run's PostgreSQL pass the database is a fresh PostgreSQL one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine

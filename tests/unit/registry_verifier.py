@@ -45,8 +45,8 @@ import json
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature

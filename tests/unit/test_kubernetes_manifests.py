@@ -110,12 +110,12 @@ def renderer(request):
 
 
 @pytest.fixture(scope="module", params=["overlays/example", "base"])
-def rendered(request, tree: Path, renderer) -> "Rendered":
+def rendered(request, tree: Path, renderer) -> Rendered:
     return Rendered(renderer(tree / request.param), overlay=request.param != "base")
 
 
 @pytest.fixture(scope="module")
-def overlay(tree: Path, renderer) -> "Rendered":
+def overlay(tree: Path, renderer) -> Rendered:
     return Rendered(renderer(tree / "overlays" / "example"), overlay=True)
 
 

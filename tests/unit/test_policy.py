@@ -7,8 +7,7 @@ a change to the table in code that breaks a rule fails here.
 
 import pytest
 
-from authsvc.core.policy import (ANONYMOUS, OPERATOR, Permission, Principal, ProjectView, Role, allows,
-                                 can_see, decide)
+from authsvc.core.policy import ANONYMOUS, OPERATOR, Permission, Principal, ProjectView, Role, allows, can_see, decide
 from authsvc.core.scopes import Scope, parse_scopes
 
 CALLERS = {

@@ -36,7 +36,7 @@ SERVICE = "registry.test"
 LIFETIME = 300
 REPO = "team/app"
 PULL_PUSH = [{"type": "repository", "name": REPO, "actions": ["pull", "push"]}]
-NOW = dt.datetime(2026, 6, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 6, 1, 12, 0, 0, tzinfo=dt.UTC)
 T0 = NOW.timestamp()
 
 # (name, callable) pairs: the same question put to every registry generation.

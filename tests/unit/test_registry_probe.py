@@ -13,8 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from authsvc.services.registry_probe import (RegistryUnreachable, fetch_challenge,
-                                             parse_www_authenticate, token_accepted)
+from authsvc.services.registry_probe import RegistryUnreachable, fetch_challenge, parse_www_authenticate, token_accepted
 
 CHALLENGE = 'Bearer realm="https://auth.example.com/token?a=1,b=2",service="reg, \\"x\\"",scope="repository:p/r:pull,push"'
 
@@ -135,7 +134,7 @@ def tls_registry(tmp_path):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test registry")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
             .not_valid_after(now + dt.timedelta(days=1))

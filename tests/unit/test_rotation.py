@@ -14,7 +14,7 @@ from authsvc.signing import keys, rotation
 from authsvc.signing.jwt import TokenSigner
 
 TTL = 300
-NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 """The scope grammar: what registries and clients send must parse, garbage must not."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from authsvc.core.scopes import (MAX_SCOPES_PER_REQUEST, Scope, ScopeError, parse_scope, parse_scopes,
-                                 project_of)
+from authsvc.core.scopes import MAX_SCOPES_PER_REQUEST, Scope, ScopeError, parse_scope, parse_scopes, project_of
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -7,8 +7,14 @@ One verifier per kind of credential (``password``, ``robot``, ``personal_token``
 """
 
 from .chain import Authenticator
-from .identity import (ANONYMOUS_IDENTITY, BearerTokenPresented, Credential, Identity, NameAndSecret,
-                       RefreshTokenPresented)
+from .identity import (
+                       ANONYMOUS_IDENTITY,
+                       BearerTokenPresented,
+                       Credential,
+                       Identity,
+                       NameAndSecret,
+                       RefreshTokenPresented,
+)
 from .throttle import Throttled
 
 __all__ = ["ANONYMOUS_IDENTITY", "Authenticator", "BearerTokenPresented", "Credential", "Identity",

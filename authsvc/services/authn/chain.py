@@ -13,9 +13,9 @@ erase them.  Nothing here needs the modules that *manage* credentials.
 from __future__ import annotations
 
 from ... import metrics
+from .. import audit
 from ..errors import Forbidden, Unauthorized
 from ..unit_of_work import UnitOfWork
-from .. import audit
 from . import throttle
 from .bearer import BearerTokenVerifier
 from .cache import VerifiedCredentialCache

@@ -11,8 +11,8 @@ from flask import Blueprint, jsonify, url_for
 
 from ...services import projects
 from ...services.errors import Unauthorized
-from .auth import caller
 from ..unit import unit
+from .auth import caller
 from .render import body, created, no_content, page_args, paginated
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ...services import inventory
-from .auth import caller
 from ..unit import unit
+from .auth import caller
 from .render import page_args, paginated
 
 

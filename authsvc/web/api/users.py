@@ -6,8 +6,8 @@ from flask import Blueprint, jsonify, url_for
 
 from ...services import accounts
 from ...services.errors import Unauthorized
-from .auth import caller
 from ..unit import unit
+from .auth import caller
 from .render import body, created, no_content, page_args, paginated
 
 
