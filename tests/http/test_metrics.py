@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from tests.conftest import PASSWORDS, make_app, seed
 from tests.http.test_hardening import attempt
 from tests.http.test_token_endpoint import basic, get_token
+from tests.support.units import call
 
 FAMILIES = ("authsvc_token_requests", "authsvc_token_request_duration_seconds", "authsvc_token_actions",
             "authsvc_password_verifications", "authsvc_credential_cache_lookups", "authsvc_throttled_attempts",
@@ -126,9 +127,9 @@ def test_an_unknown_user_name_counts_exactly_like_a_wrong_password(client, seede
     Now every series but latency moves the same for a wrong password, an unknown name, a
     name outside the grammar and a deactivated account; only the login failure is seen."""
     from authsvc.core.policy import OPERATOR
-    from authsvc.services import accounts
+    from authsvc.services.access import accounts
 
-    accounts.update_user(OPERATOR, "carol", is_active=False)
+    call(accounts.update_user, OPERATOR, "carol", is_active=False)
     moved = {}
     for who in ("erin", "nobody-here", "Not A Name!", "carol"):
         before = scrape(client)
