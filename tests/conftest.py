@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from authsvc import create_app
 from authsvc.core.policy import OPERATOR
-from authsvc.services import accounts, projects
+from authsvc.services.access import accounts, projects
 from authsvc.store import schema
 from authsvc.store.models import db
 from tests.support.units import call

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..services import backup as backup_service
+from ..services.operations import backup as backup_service
 from ..store import schema
 from ..store.models import db
 from .common import fail, with_app

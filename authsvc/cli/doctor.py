@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from ..services import diagnostics
+from ..services.operations import diagnostics
 
 LABELS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 

@@ -11,8 +11,8 @@ import json
 
 import click
 
-from ..services import key_rotation
-from ..services import registry_config as registry_config_service
+from ..services.operations import key_rotation
+from ..services.operations import registry_config as registry_config_service
 from ..signing import rotation
 from .common import fail, with_app
 

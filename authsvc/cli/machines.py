@@ -7,7 +7,7 @@ import json
 import click
 
 from ..core.policy import OPERATOR
-from ..services import personal_tokens, pull_secrets, robots
+from ..services.credentials import personal_tokens, pull_secrets, robots
 from ..store.models import utcnow
 from .common import emit, json_option, parse_age, with_app
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.policy import OPERATOR, Role
-from ..services import accounts, projects
+from ..services.access import accounts, projects
 from .common import emit, json_option, read_password, with_app
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])

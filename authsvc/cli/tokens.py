@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.policy import OPERATOR
-from ..services import refresh_tokens
+from ..services.credentials import refresh_tokens
 from .common import emit, fail, json_option, with_app
 
 

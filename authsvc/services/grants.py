@@ -18,9 +18,10 @@ from .. import metrics
 from ..core.policy import Principal, decide, projects_named
 from ..core.scopes import Scope, ScopeError, parse_scopes
 from ..store import queries
-from . import audit, refresh_tokens
+from . import audit
 from .authn import NameAndSecret, RefreshTokenPresented
 from .authn.bearer import claims_for
+from .credentials import refresh_tokens
 from .errors import Invalid
 from .unit_of_work import UnitOfWork
 

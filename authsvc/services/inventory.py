@@ -44,7 +44,7 @@ from ..core.policy import Principal, may_see_members
 from ..core.scopes import project_of
 from ..core.text import unstorable_reason
 from ..store.models import PRINCIPAL_NAME_MAX, NotificationEvent, Project, Repository, Tag, utcnow
-from . import projects
+from .access import projects
 from .errors import Invalid, NotFound, Unauthorized
 from .unit_of_work import UnitOfWork
 

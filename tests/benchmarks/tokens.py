@@ -80,7 +80,7 @@ def seed(stack: ProductionStack) -> None:
     """Users (bcrypt cost 12), private projects with every user a developer or admin, public projects,
     through the service layer (what the CLI runs)."""
     from authsvc.core.policy import OPERATOR
-    from authsvc.services import accounts, projects
+    from authsvc.services.access import accounts, projects
     from tests.support.units import unit
 
     with stack.app_context():

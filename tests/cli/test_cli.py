@@ -151,8 +151,9 @@ def test_registry_config_matches_settings(cli, tmp_path):
 def test_token_list_and_revoke(cli, tmp_path):
     from authsvc import create_app
     from authsvc.core.policy import CredentialKind, Principal
-    from authsvc.services import accounts, refresh_tokens
+    from authsvc.services.access import accounts
     from authsvc.services.authn import Identity
+    from authsvc.services.credentials import refresh_tokens
     cli("user", "create", "alice", "--password-stdin", input="alice-pass-1\n")
     app = create_app(app_settings(tmp_path), environ={})
     with app.app_context():

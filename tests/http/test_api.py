@@ -25,7 +25,7 @@ from openapi_schema_validator import OAS31Validator, oas31_format_checker
 from openapi_spec_validator import validate as validate_openapi_document
 
 from authsvc.core.policy import OPERATOR
-from authsvc.services import projects as project_service
+from authsvc.services.access import projects as project_service
 from authsvc.store.models import db
 from authsvc.web.api import OPENAPI_PATH
 from tests.conftest import PASSWORDS, make_app, seed
@@ -274,7 +274,7 @@ def test_delete_project(api, who, project):
         # The name stays reserved, or a new project would inherit the old one's images in the registry.
         assert_status(api.post("/projects", "root", json={"name": project, "owner": "erin"}), 409)
         from authsvc.core.policy import OPERATOR
-        from authsvc.services import projects
+        from authsvc.services.access import projects
         call(projects.release_name, OPERATOR, project)
         # Released: its memberships went with it, so a new project of that name starts empty.
         assert_status(api.post("/projects", "root", json={"name": project, "owner": "erin"}), 201)
@@ -843,7 +843,7 @@ def test_wrong_credentials_are_401_before_anything_else(api, header, method, pat
 
 
 def test_a_personal_access_token_stands_in_for_the_password(app, api):
-    from authsvc.services import personal_tokens
+    from authsvc.services.credentials import personal_tokens
     created = call(personal_tokens.create, OPERATOR, "bob", "laptop", expires_in=dt.timedelta(days=1))
     pat = basic_header("bob", created.token)
     assert api.get("/users/current", pat).get_json()["name"] == "bob"
@@ -853,7 +853,7 @@ def test_a_personal_access_token_stands_in_for_the_password(app, api):
 
 
 def test_a_robot_account_never_administers_anything(app, api):
-    from authsvc.services import robots
+    from authsvc.services.credentials import robots
     robot = call(robots.create, OPERATOR, "priv", "ci", actions="pull,push", never_expires=True)
     who = basic_header(robot.login, robot.secret)
     assert_status(api.get("/projects/priv", who), 200)

@@ -90,7 +90,7 @@ def test_hostile_queries_are_4xx_json(client, seeded, query):
 
 
 def test_long_passwords_never_let_a_prefix_in(client, seeded):
-    from authsvc.services import accounts
+    from authsvc.services.access import accounts
     long_password = "L" * 72 + "-the-rest-matters"
     call(accounts.set_password, OPERATOR, "bob", long_password)
     assert get_token(client, user="bob", password=long_password).status_code == 200
@@ -134,7 +134,7 @@ def test_unknown_user_and_wrong_password_take_the_same_time(tmp_path):
     import statistics
     import time
 
-    from authsvc.services import accounts
+    from authsvc.services.access import accounts
     from tests.conftest import make_app
 
     app = make_app(tmp_path, bcrypt_rounds=8, throttle_threshold=0)

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from authsvc.core.policy import OPERATOR, CredentialKind, Principal
-from authsvc.services import accounts, personal_tokens, projects, pull_secrets, robots
+from authsvc.services.access import accounts, projects
+from authsvc.services.credentials import personal_tokens, pull_secrets, robots
 from authsvc.services.errors import Conflict, Forbidden, Invalid, NotFound
 from authsvc.store.models import utcnow
 from tests.http.test_token_endpoint import actions, basic, claims_of, get_token

@@ -127,7 +127,7 @@ def test_an_unknown_user_name_counts_exactly_like_a_wrong_password(client, seede
     Now every series but latency moves the same for a wrong password, an unknown name, a
     name outside the grammar and a deactivated account; only the login failure is seen."""
     from authsvc.core.policy import OPERATOR
-    from authsvc.services import accounts
+    from authsvc.services.access import accounts
 
     call(accounts.update_user, OPERATOR, "carol", is_active=False)
     moved = {}

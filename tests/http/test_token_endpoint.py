@@ -10,7 +10,8 @@ import pytest
 from cryptography import x509
 
 from authsvc.core.policy import OPERATOR
-from authsvc.services import accounts, refresh_tokens
+from authsvc.services.access import accounts
+from authsvc.services.credentials import refresh_tokens
 from tests.conftest import PASSWORDS
 from tests.support.units import call
 

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from authsvc.core.policy import OPERATOR
-from authsvc.services import accounts, projects
+from authsvc.services.access import accounts, projects
 from authsvc.services.context import ServiceContext
 from authsvc.services.unit_of_work import UnitOfWork
 from authsvc.settings import load

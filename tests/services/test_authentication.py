@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 
 from authsvc.core.policy import OPERATOR, CredentialKind, may_create_credentials
-from authsvc.services import personal_tokens, refresh_tokens, robots
 from authsvc.services.authn import BearerTokenPresented, NameAndSecret, RefreshTokenPresented, Throttled
 from authsvc.services.authn.bearer import claims_for
+from authsvc.services.credentials import personal_tokens, refresh_tokens, robots
 from authsvc.services.errors import Unauthorized
 from tests.conftest import PASSWORDS
 

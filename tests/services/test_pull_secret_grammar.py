@@ -7,7 +7,7 @@ up: each refusal here is raised with an empty database.
 import pytest
 
 from authsvc.core.policy import OPERATOR
-from authsvc.services import pull_secrets, robots
+from authsvc.services.credentials import pull_secrets, robots
 from authsvc.services.errors import Invalid
 
 GOOD = {"namespace": "ns", "registry_host": "registry.example.com:5000", "name": "web-pull"}

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from authsvc.core.policy import OPERATOR
-from authsvc.services import accounts, audit
+from authsvc.services import audit
+from authsvc.services.access import accounts
 from authsvc.services.authn import NameAndSecret
 from authsvc.services.errors import Conflict, Unauthorized
 from authsvc.store.models import AuditEvent, LoginFailure, User

@@ -13,7 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from authsvc.services.registry_probe import RegistryUnreachable, fetch_challenge, parse_www_authenticate, token_accepted
+from authsvc.services.operations.registry_probe import (
+    RegistryUnreachable,
+    fetch_challenge,
+    parse_www_authenticate,
+    token_accepted,
+)
 
 CHALLENGE = 'Bearer realm="https://auth.example.com/token?a=1,b=2",service="reg, \\"x\\"",scope="repository:p/r:pull,push"'
 

@@ -10,7 +10,7 @@ import datetime as dt
 
 from flask import Blueprint, jsonify, url_for
 
-from ...services import personal_tokens, pull_secrets, robots
+from ...services.credentials import personal_tokens, pull_secrets, robots
 from ...services.errors import Invalid
 from ..unit import unit
 from .auth import caller

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, url_for
 
-from ...services import projects
+from ...services.access import projects
 from ...services.errors import Unauthorized
 from ..unit import unit
 from .auth import caller

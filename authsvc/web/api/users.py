@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, url_for
 
-from ...services import accounts
+from ...services.access import accounts
 from ...services.errors import Unauthorized
 from ..unit import unit
 from .auth import caller

@@ -14,11 +14,11 @@ import json
 import re
 from dataclasses import dataclass
 
-from ..core.names import ROBOT_NAME_MAX
-from ..core.policy import Principal
+from ...core.names import ROBOT_NAME_MAX
+from ...core.policy import Principal
+from ..errors import Invalid, storable
+from ..unit_of_work import UnitOfWork
 from . import robots
-from .errors import Invalid, storable
-from .unit_of_work import UnitOfWork
 
 # Applied with fullmatch (and \Z in the look-ahead): "$" would let "ns\n" through.
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")

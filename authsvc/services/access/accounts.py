@@ -15,13 +15,13 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..core.names import InvalidName, check_user_name
-from ..core.policy import Principal, may_create_credentials, may_manage_users
-from ..store.models import RefreshToken, User
-from . import audit
-from .authn.passwords import check_strength, hash_password
-from .errors import Conflict, Forbidden, Invalid, NotFound
-from .unit_of_work import UnitOfWork
+from ...core.names import InvalidName, check_user_name
+from ...core.policy import Principal, may_create_credentials, may_manage_users
+from ...store.models import RefreshToken, User
+from .. import audit
+from ..authn.passwords import check_strength, hash_password
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..unit_of_work import UnitOfWork
 
 
 def _valid_name(name: str) -> str:

@@ -14,12 +14,13 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 
-from ..core.policy import OPERATOR
-from ..signing import rotation
-from ..signing.jwt import TokenSigner
-from . import audit, registry_probe
-from .errors import ServiceError
-from .unit_of_work import UnitOfWork
+from ...core.policy import OPERATOR
+from ...signing import rotation
+from ...signing.jwt import TokenSigner
+from .. import audit
+from ..errors import ServiceError
+from ..unit_of_work import UnitOfWork
+from . import registry_probe
 
 #: The subject of the probe tokens; they grant nothing (empty ``access``) and live one minute.
 PROBE_SUBJECT = "authsvc-key-rotation"

@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ..signing import keys
+from ...signing import keys
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..core.names import InvalidName, check_project_name
-from ..core.policy import (
+from ...core.names import InvalidName, check_project_name
+from ...core.policy import (
     OPERATOR,
     Permission,
     Principal,
@@ -26,11 +26,11 @@ from ..core.policy import (
     may_create_projects,
     may_see_members,
 )
-from ..store.models import PRINCIPAL_NAME_MAX, Membership, Project, RetiredProjectName, User
-from . import audit
+from ...store.models import PRINCIPAL_NAME_MAX, Membership, Project, RetiredProjectName, User
+from .. import audit
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..unit_of_work import UnitOfWork
 from .accounts import get_user
-from .errors import Conflict, Forbidden, Invalid, NotFound
-from .unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)

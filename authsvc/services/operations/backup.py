@@ -23,9 +23,9 @@ import os
 import sqlite3
 from pathlib import Path
 
-from ..store import schema
-from .errors import Invalid
-from .unit_of_work import UnitOfWork
+from ...store import schema
+from ..errors import Invalid
+from ..unit_of_work import UnitOfWork
 
 MANIFEST = "backup.json"
 DATABASE_FILE = "authsvc.db"

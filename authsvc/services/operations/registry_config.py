@@ -12,9 +12,9 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import Invalid
-from .inventory import EVENTS_PATH
-from .unit_of_work import UnitOfWork
+from ..errors import Invalid
+from ..inventory import EVENTS_PATH
+from ..unit_of_work import UnitOfWork
 
 
 def registry_http_secret(uow: UnitOfWork) -> str:

@@ -28,11 +28,11 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .. import settings as settings_module
-from ..settings import Settings, SettingsError
-from ..signing import keys
-from ..signing.jwt import TokenSigner
-from ..signing.rotation import EXPIRY_WARNING_DAYS
+from ... import settings as settings_module
+from ...settings import Settings, SettingsError
+from ...signing import keys
+from ...signing.jwt import TokenSigner
+from ...signing.rotation import EXPIRY_WARNING_DAYS
 from . import registry_probe
 from .diagnostic_checks import FAIL, OK, SKIP, WARN, Check, certificates_in, missing_from
 
@@ -95,8 +95,8 @@ def _database_checks(s: Settings) -> list[Check]:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ..store import schema
-    from ..store.models import User
+    from ...store import schema
+    from ...store.models import User
 
     where = make_url(s.sqlalchemy_url).render_as_string(hide_password=True)
     if not s.database_url:
@@ -139,7 +139,7 @@ def _known_revision(revision: str) -> bool:
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
-    from ..store import schema
+    from ...store import schema
     try:
         return ScriptDirectory(str(schema.MIGRATIONS)).get_revision(revision) is not None
     except CommandError:

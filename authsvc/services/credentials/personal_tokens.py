@@ -17,14 +17,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ..core.credential_secrets import PERSONAL_TOKEN_PREFIX, digest, new_secret
-from ..core.names import InvalidName, check_robot_name
-from ..core.policy import Principal, may_create_credentials, may_manage_credentials_of
-from ..store.models import PersonalToken, utcnow
-from . import audit
-from .accounts import get_user
-from .errors import Conflict, Forbidden, Invalid, NotFound
-from .unit_of_work import UnitOfWork
+from ...core.credential_secrets import PERSONAL_TOKEN_PREFIX, digest, new_secret
+from ...core.names import InvalidName, check_robot_name
+from ...core.policy import Principal, may_create_credentials, may_manage_credentials_of
+from ...store.models import PersonalToken, utcnow
+from .. import audit
+from ..access.accounts import get_user
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..unit_of_work import UnitOfWork
 
 MIN_LIFETIME = dt.timedelta(minutes=1)
 MAX_LIFETIME = dt.timedelta(days=366)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..settings import Settings
-from ..signing import keys
-from ..signing.jwt import TokenSigner
+from ...settings import Settings
+from ...signing import keys
+from ...signing.jwt import TokenSigner
 from .diagnostic_checks import FAIL, OK, SKIP, WARN, Check, certificates_in, missing_from
 
 REGENERATE = "compare with 'authsvc registry-config' (it prints the auth.token section that trusts us), then " \

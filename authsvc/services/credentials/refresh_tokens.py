@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from sqlalchemy import delete, insert, select
 
-from ..core.credential_secrets import digest, new_secret
-from ..core.policy import Principal, may_manage_credentials_of
-from ..store.models import RefreshToken, User
-from . import audit
-from .accounts import get_user
-from .authn import Identity
-from .errors import Forbidden, NotFound
-from .unit_of_work import UnitOfWork
+from ...core.credential_secrets import digest, new_secret
+from ...core.policy import Principal, may_manage_credentials_of
+from ...store.models import RefreshToken, User
+from .. import audit
+from ..access.accounts import get_user
+from ..authn import Identity
+from ..errors import Forbidden, NotFound
+from ..unit_of_work import UnitOfWork
 
 _refresh = RefreshToken.__table__
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..core.credential_secrets import digest, new_secret
-from ..core.names import InvalidName, check_robot_name, robot_login
-from ..core.policy import ROBOT_PERMISSIONS, Permission, Principal, may_create_credentials
-from ..store.models import PRINCIPAL_NAME_MAX, Project, Robot, utcnow
-from . import audit
-from .errors import Conflict, Forbidden, Invalid, NotFound, storable
-from .projects import require_permission
-from .unit_of_work import UnitOfWork
+from ...core.credential_secrets import digest, new_secret
+from ...core.names import InvalidName, check_robot_name, robot_login
+from ...core.policy import ROBOT_PERMISSIONS, Permission, Principal, may_create_credentials
+from ...store.models import PRINCIPAL_NAME_MAX, Project, Robot, utcnow
+from .. import audit
+from ..access.projects import require_permission
+from ..errors import Conflict, Forbidden, Invalid, NotFound, storable
+from ..unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
