@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                response_schema_conformance, status_code_conformance)
 
 from authsvc.web.api import OPENAPI_PATH
-from tests.http.conftest import basic_header, bearer_header
+from tests.support.http import basic_header, bearer_header
 
 MAX_EXAMPLES = 30
 

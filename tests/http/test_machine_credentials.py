@@ -12,7 +12,7 @@ from authsvc.core.policy import OPERATOR, Principal
 from authsvc.services import accounts, personal_tokens, projects, pull_secrets, robots
 from authsvc.services.errors import Conflict, Forbidden, Invalid, NotFound
 from authsvc.store.models import utcnow
-from tests.http.test_token_endpoint import actions, basic, claims_of, get_token
+from tests.support.http import actions, basic, claims_of, get_token
 
 ALICE = Principal("alice")  # Project Admin of pub and priv in the seeded fixture
 BOB = Principal("bob")      # developer

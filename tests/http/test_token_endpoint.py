@@ -5,42 +5,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 
-import jwt
 import pytest
-from cryptography import x509
 
 from authsvc.services import accounts, refresh_tokens
 from authsvc.core.policy import OPERATOR
 from tests.conftest import PASSWORDS
-
-
-def basic(user, password):
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-def get_token(client, *scopes, user=None, password=None, service="registry", **params):
-    query = {"service": service, **params}
-    headers = basic(user, password if password is not None else PASSWORDS[user]) if user else {}
-    return client.get("/token", query_string=[*query.items(), *(("scope", s) for s in scopes)],
-                      headers=headers)
-
-
-def claims_of(app, response):
-    """Verify the token exactly as a registry would: signature by the x5c certificate, iss, aud."""
-    assert response.status_code == 200, response.get_json()
-    body = response.get_json()
-    token = body["token"]
-    header = jwt.get_unverified_header(token)
-    cert = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
-    material = app.extensions["authsvc"].signing_material
-    assert cert == material.certificate
-    assert header["kid"] == material.libtrust_kid and header["alg"] == "ES256" and header["typ"] == "JWT"
-    return jwt.decode(token, cert.public_key(), algorithms=["ES256"], audience="registry", issuer="authsvc")
-
-
-def actions(app, response, name):
-    granted = {a["name"]: a["actions"] for a in claims_of(app, response)["access"]}
-    return granted.get(name, [])
+from tests.support.http import actions, basic, claims_of, get_token
 
 
 def test_response_shape_and_claims(app, client, seeded):
