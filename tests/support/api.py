@@ -5,8 +5,8 @@ docs/api.md), not derived from the code:
 
 * a private project the caller may not see is a 404, exactly like a project that does not exist;
 * a visible thing the logged-in caller may not change is a 403;
-* missing or wrong credentials are a 401 with ``WWW-Authenticate`` (an anonymous caller refused
-  anything is a 401: logging in might help);
+* missing or wrong credentials are a 401 with a Bearer ``WWW-Authenticate`` (an anonymous caller
+  refused anything is a 401: logging in might help);
 * creation is a 201 with ``Location``; duplicates and removing the last Project Admin are 409;
 * bad input is a 400 whose ``errors[0].detail.field`` names the field or query parameter.
 
@@ -88,7 +88,7 @@ def assert_status(response, status: int) -> None:
     """The status, and the error code that goes with it (a 401 also carries its challenge)."""
     assert response.status_code == status, response.get_data(as_text=True)
     if status == 401:
-        assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
+        assert response.headers["WWW-Authenticate"].startswith('Bearer realm="')  # never Basic: no browser prompt
         assert error(response)["code"] == "UNAUTHORIZED"
     codes = {400: "INVALID", 403: "DENIED", 404: "NOT_FOUND", 409: "CONFLICT"}
     if status in codes:
