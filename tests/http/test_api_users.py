@@ -4,13 +4,18 @@ their own password with the old one.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import PASSWORDS
 from tests.support.api import (ADMIN_ONLY, ANON, CALLER_IDS, CALLERS, assert_status, by_name, error, members_of,
                                user_names)
 from tests.support.http import basic_header
-from tests.support.openapi import PREFIX
+from tests.support.openapi import DOC, PREFIX, resolve
+
+API_MD = Path(__file__).parents[2] / "docs" / "api.md"
 
 
 @pytest.mark.parametrize("who", CALLERS, ids=CALLER_IDS)
@@ -141,6 +146,23 @@ def test_users_change_their_own_password_with_the_old_one(api):
     response = api.put("/users/bob/password", basic_header("erin", NEW_PASSWORD),
                        json={"password": "stolen-pass-1", "old_password": PASSWORDS["bob"]})
     assert_status(response, 403)
+
+
+def test_the_docs_give_a_wrong_old_password_the_status_the_code_answers(api):
+    """docs/api.md and openapi.json once said 401 where the code answers 403 (security review)."""
+    response = api.put("/users/erin/password", "erin", json={"password": NEW_PASSWORD, "old_password": "wrong-one-1"})
+    status, code = response.status_code, error(response)["code"]
+    assert (status, code) == (403, "DENIED")
+    operation = DOC["paths"]["/users/{name}/password"]["put"]
+    assert "old_password" in resolve(operation["responses"][str(status)])["description"]
+    assert "old_password" not in resolve(operation["responses"]["401"])["description"]
+    assert "`old_password` is a 401" not in operation["description"]
+    assert "throttled" in operation["description"] and "429" in operation["responses"]
+    rows = {line.split("|")[1].strip(): line for line in API_MD.read_text().splitlines()
+            if re.match(r"\| \d{3} \| `", line)}
+    assert f"`{code}`" in rows[str(status)] and "old_password" in rows[str(status)]
+    assert "old_password" not in rows["401"]
+    assert "old_password" in rows["429"]
 
 
 def test_a_weak_new_password_is_400_even_with_the_right_old_one(api):
