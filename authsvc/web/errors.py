@@ -3,6 +3,14 @@
 The shape is the registry's own error format, so a client that shows the
 registry's errors shows ours the same way.  Unexpected exceptions become a
 500 with a generic message; the traceback goes to the log, never the client.
+
+A 401 carries whatever challenge its front end names (the API a Bearer one,
+web/api/__init__.py; the metrics theirs), and never a Basic one: a browser
+answers ``WWW-Authenticate: Basic`` with a password prompt and then sends
+what was typed with every later request to authsvc's origin, cross-site ones
+included (security review, finding 7).  No client of authsvc needs it:
+docker, podman, skopeo and containerd send their credentials to the token
+endpoint unasked, and API clients send a header they chose.
 """
 
 from __future__ import annotations
@@ -30,8 +38,6 @@ def json_error(status: int, code: str, message: str, *, field: str | None = None
     response = jsonify({"errors": [error]})
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Basic realm="authsvc", charset="UTF-8"'
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response

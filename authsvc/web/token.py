@@ -10,7 +10,12 @@ This module only translates HTTP into a :class:`TokenRequest` and back:
   after ``docker login``; ``access_type=offline`` asks for a refresh token.
 
 Credentials that are present but wrong are always a 401, never a quiet
-anonymous token, so a mistyped ``docker login`` fails at once.
+anonymous token, so a mistyped ``docker login`` fails at once.  The 401 has
+no ``WWW-Authenticate`` challenge: docker, podman, skopeo and containerd send
+their credentials here unasked (the registry's challenge sent them) and read
+only the status, while a Basic challenge would let a page on another web site
+(a form posting a bad grant here) bring up the browser's password prompt and
+have the typed credentials sent with its later requests to the API.
 """
 
 from __future__ import annotations

@@ -3,21 +3,18 @@
 ``served_app`` differs from ``app`` + ``seeded`` in one way that matters to a fuzzer: no app
 context stays pushed around the requests, so every request gets its own app context, ``g`` and
 database session, exactly as under gunicorn.
+
+The helpers these suites call (headers, the ``Api`` client, the OpenAPI check) are in
+``tests/support``.
 """
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from authsvc.store.models import db
-from tests.conftest import PASSWORDS, make_app, seed
-
-
-def basic_header(user: str, password: str | None = None) -> dict[str, str]:
-    password = PASSWORDS[user] if password is None else password
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+from tests.conftest import make_app, seed
+from tests.support.api import Api
 
 
 @pytest.fixture
@@ -32,8 +29,7 @@ def served_app(tmp_path):
         db.engine.dispose()
 
 
-def bearer_header(client, user: str, password: str | None = None, service: str = "authsvc-api") -> dict[str, str]:
-    """An ``Authorization: Bearer`` header with a token from /token for ``service``."""
-    response = client.get("/token", query_string={"service": service}, headers=basic_header(user, password))
-    assert response.status_code == 200, response.get_json()
-    return {"Authorization": "Bearer " + response.get_json()["token"]}
+@pytest.fixture
+def api(app, client, seeded):
+    """The seeded app, spoken to one caller at a time, every response checked against openapi.json."""
+    return Api(app, client)

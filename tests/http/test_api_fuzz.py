@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from authsvc.web.api import OPENAPI_PATH
-from tests.http.conftest import basic_header, bearer_header
+from tests.support.http import basic_header, bearer_header
 
 MAX_EXAMPLES = 30
 

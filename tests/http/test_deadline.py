@@ -6,7 +6,7 @@ from sqlalchemy import event
 
 from authsvc.store.models import db
 from tests.conftest import make_app
-from tests.http.test_token_endpoint import basic
+from tests.support.http import basic
 
 
 def test_a_hung_query_is_abandoned_with_503(tmp_path):

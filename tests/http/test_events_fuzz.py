@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from authsvc.services.inventory import MalformedEvent, RegistryEvent, parse_event
 from authsvc.store.models import db
 from tests.conftest import make_app, seed
-from tests.http.conftest import basic_header
+from tests.support.http import basic_header
 
 SECRET = "registry-events-secret-fuzz"
 DIGESTS = ["sha256:" + "a" * 64, "sha256:" + "d" * 64, "sha512:" + "b" * 86, "sha256:short", "",

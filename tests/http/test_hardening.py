@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from authsvc.core.policy import OPERATOR
 from authsvc.services import audit
 from tests.conftest import PASSWORDS
-from tests.http.test_token_endpoint import basic, get_token
+from tests.support.http import basic, get_token
 from tests.support.units import call
 
 

@@ -16,7 +16,7 @@ import json
 import pytest
 
 from authsvc.store.models import Membership, Project, Robot, User, db
-from tests.http.conftest import basic_header
+from tests.support.http import basic_header
 
 JSON = {"Content-Type": "application/json"}
 ROBOTS = "/api/v1/projects/priv/robots"

@@ -3,8 +3,8 @@
 Envelopes are shaped as distribution 2.8.2 sends them (recorded from the real registry: one event
 per request, nanosecond timestamps, ``application/vnd.docker.distribution.events.v1+json``;
 a manifest delete is a ``{digest, repository}`` event followed by a ``{repository, tag}`` event per
-tag that pointed to it).  Every /api/v1 response is validated against openapi.json by
-test_api's ``Api`` helper, and the expected statuses are written by hand from the rule: the
+tag that pointed to it).  Every /api/v1 response is validated against openapi.json by the ``Api``
+helper (tests/support/api.py), and the expected statuses are written by hand from the rule: the
 repositories of a project are visible exactly when the project is.
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from authsvc.store.models import NotificationEvent, Repository, Tag, db
 from tests.conftest import make_app
-from tests.http.test_api import ANON, CALLER_IDS, CALLERS, Api, assert_status
+from tests.support.api import ANON, CALLER_IDS, CALLERS, Api, assert_status
 
 SECRET = "registry-events-secret-0123"
 EVENTS_TYPE = "application/vnd.docker.distribution.events.v1+json"
@@ -341,7 +341,7 @@ def test_only_post(client):
 
 # --- reading: the projects' visibility ---------------------------------------------------------
 
-#: Visible exactly when the project is (tests/http/test_api.py VISIBLE): (pub, priv).
+#: Visible exactly when the project is (tests/support/api.py VISIBLE): (pub, priv).
 VISIBLE = {"root": (200, 200), "alice": (200, 200), "dave": (200, 200), "bob": (200, 200),
            "carol": (200, 200), "erin": (200, 404), ANON: (200, 404)}
 #: pushed_by follows the member list's rule: members and system administrators.

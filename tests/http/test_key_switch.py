@@ -6,7 +6,7 @@ import jwt
 
 from authsvc.services import context as context_module
 from authsvc.signing import rotation
-from tests.http.conftest import basic_header, bearer_header
+from tests.support.http import basic_header, bearer_header
 
 
 def kid_of(response) -> str:

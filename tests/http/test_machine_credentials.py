@@ -13,7 +13,7 @@ from authsvc.services.access import accounts, projects
 from authsvc.services.credentials import personal_tokens, pull_secrets, robots
 from authsvc.services.errors import Conflict, Forbidden, Invalid, NotFound
 from authsvc.store.models import utcnow
-from tests.http.test_token_endpoint import actions, basic, claims_of, get_token
+from tests.support.http import actions, basic, claims_of, get_token
 from tests.support.units import call
 
 # As they are after logging in with their passwords (what may create credentials).

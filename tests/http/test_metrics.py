@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests.conftest import PASSWORDS, make_app, seed
 from tests.http.test_hardening import attempt
-from tests.http.test_token_endpoint import basic, get_token
+from tests.support.http import basic, get_token
 from tests.support.units import call
 
 FAMILIES = ("authsvc_token_requests", "authsvc_token_request_duration_seconds", "authsvc_token_actions",

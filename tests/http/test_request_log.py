@@ -16,7 +16,7 @@ import pytest
 
 from authsvc import logs
 from tests.conftest import PASSWORDS
-from tests.http.test_token_endpoint import basic, get_token
+from tests.support.http import basic, get_token
 from tests.support.units import call
 
 TEXT, JSON = logs.formatter("text"), logs.formatter("json")

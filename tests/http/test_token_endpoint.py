@@ -5,44 +5,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 
-import jwt
 import pytest
-from cryptography import x509
 
 from authsvc.core.policy import OPERATOR
 from authsvc.services.access import accounts
 from authsvc.services.credentials import refresh_tokens
 from tests.conftest import PASSWORDS
+from tests.support.http import actions, basic, claims_of, get_token
 from tests.support.units import call
-
-
-def basic(user, password):
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-def get_token(client, *scopes, user=None, password=None, service="registry", **params):
-    query = {"service": service, **params}
-    headers = basic(user, password if password is not None else PASSWORDS[user]) if user else {}
-    return client.get("/token", query_string=[*query.items(), *(("scope", s) for s in scopes)],
-                      headers=headers)
-
-
-def claims_of(app, response):
-    """Verify the token exactly as a registry would: signature by the x5c certificate, iss, aud."""
-    assert response.status_code == 200, response.get_json()
-    body = response.get_json()
-    token = body["token"]
-    header = jwt.get_unverified_header(token)
-    cert = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
-    material = app.extensions["authsvc"].signing_material
-    assert cert == material.certificate
-    assert header["kid"] == material.libtrust_kid and header["alg"] == "ES256" and header["typ"] == "JWT"
-    return jwt.decode(token, cert.public_key(), algorithms=["ES256"], audience="registry", issuer="authsvc")
-
-
-def actions(app, response, name):
-    granted = {a["name"]: a["actions"] for a in claims_of(app, response)["access"]}
-    return granted.get(name, [])
 
 
 def test_response_shape_and_claims(app, client, seeded):
@@ -98,7 +68,9 @@ def test_login_names_are_case_insensitive(app, client, seeded):
 def test_bad_credentials_are_401_with_the_same_json(client, seeded, user, password):
     response = get_token(client, "repository:pub/x:pull", user=user, password=password)
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    # No challenge: clients send credentials to the realm unasked, and a Basic one would make a
+    # browser prompt (tests/http/test_api_cross_site.py).
+    assert "WWW-Authenticate" not in response.headers
     assert response.get_json() == {"errors": [{
         "code": "UNAUTHORIZED", "message": "authentication required: invalid username, password or token"}]}
 
