@@ -73,6 +73,9 @@ class Settings:
     proxy_hops: int = 0
     #: Record every token grant in the audit log (failed logins and changes are always recorded).
     audit_token_grants: bool = True
+    #: Token grants are written in batches by each worker, at the latest this many seconds after
+    #: the answer (a crash loses at most that much of them); 0 writes each one with its request.
+    audit_flush_interval: float = 0.1
     #: Seconds a request may take before it is abandoned with 503 (a hung database); 0 disables.
     request_deadline: int = 5
     #: Days a refresh token (docker's stored identity token) lives; then docker login again. 0: forever.
@@ -147,6 +150,10 @@ def _convert(key: str, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
         if kind == "bool":
             if isinstance(value, bool):
                 return value
@@ -194,6 +201,8 @@ def _validate(s: Settings) -> None:
         raise bad("throttle_window", "must be between 1 and 86400 seconds")
     if not 1 <= s.throttle_base_delay <= s.throttle_max_delay <= 86400:
         raise bad("throttle_base_delay", "must be at least 1 and at most throttle_max_delay (<= 86400)")
+    if not 0 <= s.audit_flush_interval <= 5:
+        raise bad("audit_flush_interval", "must be between 0 (write with the request) and 5 seconds")
     if not 0 <= s.request_deadline <= 300:
         raise bad("request_deadline", "must be between 0 and 300 seconds")
     if not 0 <= s.refresh_token_days <= 3650:

@@ -113,7 +113,7 @@ def parse_age(text: str) -> dt.timedelta:
         if text[-1:] in units:
             return dt.timedelta(**{units[text[-1]]: int(text[:-1])})
         return dt.timedelta(days=int(text))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise click.BadParameter(f"{text!r} is not a duration like 30d, 12h or 90m") from None
 
 

@@ -39,6 +39,15 @@ def record(uow: UnitOfWork, actor: Principal | str, action: str, target: str = "
     uow.session.connection().execute(insert(_events).values(**_row(uow, actor, action, target, details)))
 
 
+def record_grant(uow: UnitOfWork, actor: Principal, target: str, **details) -> None:
+    """A ``token.grant`` event: queued for the worker's batch writer (services/grant_log.py), or
+    written in the unit when ``audit_flush_interval`` is 0."""
+    if uow.settings.audit_flush_interval <= 0:
+        record(uow, actor, "token.grant", target, **details)
+    else:
+        uow.context.grant_log.add(uow.session.get_bind(), _row(uow, actor, "token.grant", target, details))
+
+
 def record_now(connection: Connection, uow: UnitOfWork, actor: Principal | str, action: str,
                target: str = "", **details) -> None:
     """Write an event on an early-write connection (:meth:`UnitOfWork.write_now`)."""

@@ -18,6 +18,7 @@ from ..signing import keys, rotation
 from ..signing.jwt import TokenSigner
 from .authn import Authenticator
 from .authn.cache import VerifiedCredentialCache
+from .grant_log import GrantLog
 
 log = logging.getLogger("authsvc")
 
@@ -29,6 +30,7 @@ class ServiceContext:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.authenticator = Authenticator(VerifiedCredentialCache(settings.credential_cache_ttl))
+        self.grant_log = GrantLog(settings.audit_flush_interval)
         self.key_paths = rotation.KeyPaths.from_settings(settings)
         self._signer: TokenSigner | None = None
         self._key_stamp: tuple | None = None

@@ -80,8 +80,8 @@ def issue_token(uow: UnitOfWork, request: TokenRequest) -> TokenGrant:
                               access=[scope.to_access() for scope in granted],
                               extra_claims=claims_for(identity) if for_api and identity.user_id else None)
     if settings.audit_token_grants:
-        audit.record(uow, principal, "token.grant", service, requested=[str(s) for s in scopes],
-                     granted=[str(s) for s in granted], client=request.client_id[:64])
+        audit.record_grant(uow, principal, service, requested=[str(s) for s in scopes],
+                           granted=[str(s) for s in granted], client=request.client_id[:64])
     body = {
         "token": issued.token,
         "access_token": issued.token,

@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Iterator
 
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from ..settings import Settings
 from ..signing.jwt import TokenSigner
@@ -36,7 +36,7 @@ class UnitOfWork:
     unit writes, without being threaded through each call.
     """
 
-    def __init__(self, context, session: Session, *, source: str = "",
+    def __init__(self, context, session: Session | scoped_session, *, source: str = "",
                  request_id: str | None = None):
         self.context = context
         self.session = session
@@ -52,7 +52,11 @@ class UnitOfWork:
         return self.context.signer
 
     def commit(self) -> None:
-        self.session.commit()
+        """Commit what the unit did; a unit that never touched the session (a token request whose
+        reads went elsewhere, a refused request) costs nothing."""
+        session = self.session() if isinstance(self.session, scoped_session) else self.session
+        if session.in_transaction() or session.new or session.dirty or session.deleted:
+            session.commit()
 
     def rollback(self) -> None:
         self.session.rollback()

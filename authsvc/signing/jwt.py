@@ -16,11 +16,16 @@ us and the registry.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import secrets
 from dataclasses import dataclass
 
 import jwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from .keys import SigningMaterial, jwk_thumbprint, libtrust_key_id, public_jwk
 
@@ -45,9 +50,13 @@ class TokenSigner:
         self.issuer = issuer
         self.lifetime = lifetime
         self.kid = material.thumbprint if kid_format == "thumbprint" else material.libtrust_kid
-        self._headers = {"kid": self.kid, "x5c": [material.certificate_der_b64]}
         self._key = material.private_key
         self._algorithm = material.algorithm
+        # The header never changes for a key: encoded once here (sorted keys, compact, as PyJWT
+        # writes it), so each token costs one json.dumps of its claims and one signature.
+        header = {"alg": self._algorithm, "kid": self.kid, "typ": "JWT", "x5c": [material.certificate_der_b64]}
+        self._header_segment = _b64(json.dumps(header, separators=(",", ":"), sort_keys=True).encode()) + b"."
+        self._sign = _es256 if isinstance(self._key, ec.EllipticCurvePrivateKey) else _rs256
         self._verification_keys = {self.kid: material.private_key.public_key()}
         for public_key in retired_keys:
             kid = jwk_thumbprint(public_jwk(public_key)) if kid_format == "thumbprint" else libtrust_key_id(public_key)
@@ -71,7 +80,8 @@ class TokenSigner:
         }
         if extra_claims:
             claims.update(extra_claims)
-        token = jwt.encode(claims, self._key, algorithm=self._algorithm, headers=self._headers)
+        signing_input = self._header_segment + _b64(json.dumps(claims, separators=(",", ":")).encode())
+        token = (signing_input + b"." + _b64(self._sign(self._key, signing_input))).decode("ascii")
         return IssuedToken(token=token, issued_at=now, expires_in=self.lifetime)
 
     def verify(self, token: str, *, audience: str) -> dict:
@@ -87,3 +97,17 @@ class TokenSigner:
         return jwt.decode(token, public_key, algorithms=[self._algorithm], audience=audience,
                           issuer=self.issuer, leeway=CLOCK_SKEW_SECONDS,
                           options={"require": ["exp", "iat", "sub", "aud", "iss"]})
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _es256(key: ec.EllipticCurvePrivateKey, signing_input: bytes) -> bytes:
+    """ECDSA P-256 over SHA-256, as JWS wants it: r and s, 32 bytes each (RFC 7518, 3.4), not DER."""
+    r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def _rs256(key, signing_input: bytes) -> bytes:
+    return key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())

@@ -15,6 +15,7 @@ threaded development server), no timer is set.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 
@@ -59,9 +60,15 @@ def register(app: Flask, seconds: float) -> None:
     if seconds <= 0 or not hasattr(signal, "setitimer"):
         return
 
+    installed: list[int] = []  # the pid whose SIGALRM handler is ours (gunicorn forks after create_app)
+
     def start() -> None:
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGALRM, _expire)
+            # The handler once per process, not once per request: signal.signal() costs a syscall
+            # and a Python-level lookup on the token path's every call.
+            if not installed or installed[0] != os.getpid():
+                signal.signal(signal.SIGALRM, _expire)
+                installed[:] = [os.getpid()]
             signal.setitimer(signal.ITIMER_REAL, seconds)
 
     def stop(_exc=None) -> None:

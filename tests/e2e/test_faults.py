@@ -9,8 +9,11 @@ Killing processes (on the e2e database: SQLite, or PostgreSQL with TEST_DATABASE
   flight), never a 5xx or a wrong answer, and the service goes on;
 * the master and all workers killed with ``kill -9`` while token clients, the CLI and the REST
   API write; gunicorn restarted on the same port.  Every write that was acknowledged -- a CLI
-  command that exited 0, a 201 from the API, a 200 token grant (its audit row) -- is present
-  afterwards, SQLite's integrity check is ``ok``, and requests sent after the restart succeed.
+  command that exited 0, a 201 from the API -- is present afterwards, SQLite's integrity check
+  is ``ok``, and requests sent after the restart succeed.  Token grants are audited in batches
+  (services/grant_log.py): every grant answered more than ``GRANT_LOSS_BOUND`` seconds before
+  the kill is in the audit log; only those of the last interval (and of a flush under way) may
+  be lost -- the bound docs/operations.md states.
 
 An unreachable database (a PostgreSQL cluster on a TCP port, private to this module):
 
@@ -88,6 +91,27 @@ def population(server) -> Population:
     return Population.seed(server)
 
 
+#: What a kill -9 may cost the audit log of token grants: the batch interval (audit_flush_interval,
+#: 0.1 s by default) plus a flush under way, which commits within this margin even under load.
+GRANT_LOSS_BOUND = 0.1 + 1.0
+
+
+def answered_shortly_before(outcomes, killed_at: float) -> int:
+    """Grants whose answer arrived within GRANT_LOSS_BOUND seconds before the kill."""
+    return sum(1 for o in outcomes if o.status == 200 and killed_at - GRANT_LOSS_BOUND < o.at + o.seconds)
+
+
+def logged_grants(server: Server, marker: str, *, at_least: int) -> int:
+    """The grants in the audit log once the live workers' batches are written: polled until
+    ``at_least`` are there or a few flush intervals have passed, whichever comes first."""
+    deadline = time.monotonic() + 3.0
+    while True:
+        logged = audit_grants(server, marker)
+        if logged >= at_least or time.monotonic() > deadline:
+            return logged
+        time.sleep(0.1)
+
+
 def audit_grants(server: Server, marker: str) -> int:
     return server.sql("SELECT count(*) FROM audit_events WHERE action = 'token.grant' AND details LIKE :m",
                       m=f'%"client":"{marker}"%')[0][0]
@@ -116,8 +140,10 @@ def test_kill_9_of_a_worker_under_load(server, population):
     assert all(o.at <= killed_at for o in lost), "a request sent after the kill failed"
     after = [o for o in load.between(killed_at + replaced_after) if o.status == 200]
     assert len(after) >= 20, f"the service did not go on after the worker was replaced\n{load.summary(outcomes)}"
-    grants, logged = sum(1 for o in outcomes if o.status == 200), audit_grants(server, "kill-worker")
-    assert grants <= logged <= grants + len(lost), f"{grants} tokens granted, {logged} grants in the audit log"
+    grants, may_lose = sum(1 for o in outcomes if o.status == 200), answered_shortly_before(outcomes, killed_at)
+    logged = logged_grants(server, "kill-worker", at_least=grants - may_lose)
+    assert grants - may_lose <= logged <= grants + len(lost), (
+        f"{grants} tokens granted, {logged} grants in the audit log, at most {may_lose} may be lost")
     assert server.integrity_problems() == []
 
 
@@ -157,8 +183,11 @@ def test_kill_9_of_the_master_and_workers_under_load_then_restart(server, popula
     users = {row["name"] for row in json.loads(server.authsvc("user", "list", "--json").stdout)}
     missing = [name for name in api.acknowledged if name not in users]
     assert not missing, f"users the API acknowledged (201) are missing: {missing}"
-    grants, logged = sum(1 for o in outcomes if o.status == 200), audit_grants(server, "kill-master")
-    assert logged >= grants, f"{grants} tokens granted, only {logged} grants in the audit log"
+    grants, may_lose = sum(1 for o in outcomes if o.status == 200), answered_shortly_before(outcomes, killed_at)
+    logged = logged_grants(server, "kill-master", at_least=grants - may_lose)
+    print(f"[kill -9 master] audit: {grants} grants answered, {logged} logged, "
+          f"{may_lose} answered within {GRANT_LOSS_BOUND} s before the kill")
+    assert logged >= grants - may_lose, f"{grants} tokens granted, only {logged} grants in the audit log"
     assert server.integrity_problems() == []
 
 

@@ -11,7 +11,7 @@ from authsvc.core.policy import OPERATOR
 from authsvc.services import audit
 from tests.conftest import PASSWORDS
 from tests.support.http import basic, get_token
-from tests.support.units import call
+from tests.support.units import call, flush_grants
 
 
 def attempt(client, user, password, address="10.0.0.1"):
@@ -59,6 +59,7 @@ def test_counters_are_shared_by_instances(tmp_path, seeded, client):
 def test_audit_records_grants_failures_and_changes(app, client, seeded):
     get_token(client, "repository:priv/app:pull,push", user="carol")
     attempt(client, "carol", "wrong-pass-1", address="10.9.9.9")
+    assert flush_grants() == 1
     events = call(audit.list_events, OPERATOR)
     grant = next(e for e in events if e.action == "token.grant")
     assert (grant.actor, grant.target) == ("carol", "registry")

@@ -14,7 +14,7 @@ from authsvc.services.credentials import personal_tokens, pull_secrets, robots
 from authsvc.services.errors import Conflict, Forbidden, Invalid, NotFound
 from authsvc.store.models import utcnow
 from tests.support.http import actions, basic, claims_of, get_token
-from tests.support.units import call
+from tests.support.units import call, flush_grants
 
 # As they are after logging in with their passwords (what may create credentials).
 ALICE = Principal("alice", credential=CredentialKind.PASSWORD)  # Project Admin of pub and priv (seeded)
@@ -168,5 +168,6 @@ def test_the_longest_robot_login_is_recorded_whole(app, client, seeded):
     assert len(created.login) == 111
     assert get_token(client, f"repository:{project}/app:pull", user=created.login,
                      password=created.secret).status_code == 200
+    flush_grants()
     grant = next(e for e in call(audit.list_events, OPERATOR) if e.action == "token.grant")
     assert grant.actor == created.login

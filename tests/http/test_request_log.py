@@ -17,7 +17,7 @@ import pytest
 from authsvc import logs
 from tests.conftest import PASSWORDS
 from tests.support.http import basic, get_token
-from tests.support.units import call
+from tests.support.units import call, flush_grants
 
 TEXT, JSON = logs.formatter("text"), logs.formatter("json")
 
@@ -151,6 +151,7 @@ def test_audit_events_carry_the_request_id_of_their_request(client, seeded):
                headers={**basic("bob", PASSWORDS["bob"]), "X-Request-ID": "incident-42"})
     client.get("/token", query_string={"service": "registry"},
                headers={**basic("bob", "wrong-password"), "X-Request-ID": "incident-43"})
+    flush_grants()
     granted = call(audit.list_events, OPERATOR, request_id="incident-42")
     assert [e.action for e in granted] == ["token.grant"] and granted[0].actor == "bob"
     failed = call(audit.list_events, OPERATOR, request_id="incident-43")

@@ -30,3 +30,9 @@ def call(service, *args, **kwargs):
         raise
     work.commit()
     return result
+
+
+def flush_grants() -> int:
+    """Write the token grants the app's batch writer still holds (services/grant_log.py), as its
+    thread would within ``audit_flush_interval``: a test reads the audit log right away."""
+    return current_app.extensions["authsvc"].grant_log.flush()

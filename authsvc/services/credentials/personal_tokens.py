@@ -32,6 +32,14 @@ MAX_LIFETIME = dt.timedelta(days=366)
 DEFAULT_LIFETIME = dt.timedelta(days=90)
 
 
+def lifetime_in_days(days: int) -> dt.timedelta:
+    """A lifetime given in whole days (the REST API's ``expires_in_days``), checked against the
+    bounds before any arithmetic, so an absurd number is a clear 400, never an overflow."""
+    if not isinstance(days, int) or not 1 <= days <= MAX_LIFETIME.days:
+        raise Invalid(f"a token must expire in 1 to {MAX_LIFETIME.days} days", field="expires_in_days")
+    return dt.timedelta(days=days)
+
+
 @dataclass(frozen=True)
 class CreatedToken:
     token: str  # shown once

@@ -99,7 +99,7 @@ def register(bp: Blueprint) -> None:
     def create_token(name: str):
         data = body(required={"name": str, "expires_in_days": int})
         made = personal_tokens.create(unit(), caller(), name, data["name"],
-                                      expires_in=dt.timedelta(days=data["expires_in_days"]))
+                                      expires_in=personal_tokens.lifetime_in_days(data["expires_in_days"]))
         return created({**personal_tokens.token_summary(made.row), "token": made.token},
                        url_for("api.list_tokens", name=name))
 

@@ -1,0 +1,112 @@
+"""Token grants in the audit log, written in batches by each worker instead of one commit each.
+
+Every ``docker pull`` and every pod start asks for a token, and each grant is an audit event.
+Writing it in the request's own transaction made the commit (an INSERT and, on SQLite, a WAL
+commit) the most expensive part of the token path.  A grant is a record of what was decided,
+not a change anything depends on, so it may trail the answer by a moment: each worker queues
+its grants and a background thread writes them every ``audit_flush_interval`` seconds (default
+0.1), in one transaction, and once more when the process exits normally.
+
+The bound on what a crash loses, stated once here and tested in tests/e2e/test_faults.py: a
+``kill -9`` of a worker (or of the whole service) loses the grants that worker answered in the
+last ``audit_flush_interval`` seconds plus the duration of the flush under way, and nothing
+older.  Failed logins and every administrative change are *not* batched: they stay in the
+request's unit of work (or its early write) and are stored before the answer is sent.
+
+If the database refuses a batch (it is down), the rows are kept and tried again at the next
+interval; past ``MAX_PENDING`` rows the oldest are dropped and counted in the log, so an outage
+cannot exhaust a worker's memory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+
+from ..store.models import AuditEvent
+
+log = logging.getLogger("authsvc.audit")
+_events = AuditEvent.__table__
+MAX_PENDING = 100_000
+
+
+class GrantLog:
+    """One per process (in the ServiceContext); its writer thread starts with the first grant."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self._pending: list[dict] = []
+        self._lock = threading.Lock()        # guards _pending
+        self._flushing = threading.Lock()    # one flush at a time (thread, exit, tests)
+        self._engine: Engine | None = None
+        self._pid: int | None = None
+        self.dropped = 0
+
+    def add(self, engine: Engine, row: dict) -> None:
+        """Queue one grant; cheap enough for the token path (an append under a lock)."""
+        with self._lock:
+            self._pending.append(row)
+            if len(self._pending) > MAX_PENDING:
+                del self._pending[0]
+                self.dropped += 1
+        if self._pid != os.getpid():  # the first grant of this process (gunicorn forks workers)
+            self._start(engine)
+
+    def _start(self, engine: Engine) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._engine, self._pid = engine, os.getpid()
+        me = weakref.ref(self)
+        threading.Thread(target=_write_periodically, args=(me, self.interval), name="authsvc-grant-log",
+                         daemon=True).start()
+        atexit.register(_flush_at_exit, me)
+
+    def flush(self) -> int:
+        """Write every queued grant now; returns how many were written (0 if the database refused
+        them: they stay queued for the next try)."""
+        with self._flushing:
+            with self._lock:
+                rows, self._pending = self._pending, []
+            if not rows or self._engine is None:
+                return 0
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(insert(_events), rows)
+            except Exception as exc:  # noqa: BLE001 - a database outage must not end the thread
+                with self._lock:
+                    self._pending[:0] = rows
+                    excess = len(self._pending) - MAX_PENDING
+                    if excess > 0:
+                        del self._pending[:excess]
+                        self.dropped += excess
+                log.error("audit: %d token grants not written yet (%s); retrying", len(rows),
+                          type(getattr(exc, "orig", None) or exc).__name__)
+                return 0
+            if self.dropped:
+                log.error("audit: %d token grants were dropped during a database outage", self.dropped)
+                self.dropped = 0
+            return len(rows)
+
+
+def _write_periodically(ref: weakref.ref, interval: float) -> None:
+    """The writer thread: ends when its GrantLog is gone (an app of a test, say)."""
+    stop = threading.Event()
+    while not stop.wait(interval):
+        grant_log = ref()
+        if grant_log is None or grant_log._pid != os.getpid():
+            return
+        grant_log.flush()
+        del grant_log
+
+
+def _flush_at_exit(ref: weakref.ref) -> None:
+    grant_log = ref()
+    if grant_log is not None and grant_log._pid == os.getpid():
+        grant_log.flush()

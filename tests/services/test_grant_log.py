@@ -1,0 +1,83 @@
+"""Token grants are audited in batches: written within the interval, kept through an outage,
+written at exit; failed logins are not batched."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from sqlalchemy import create_engine, func, select
+
+from authsvc.core.policy import OPERATOR
+from authsvc.services import audit
+from authsvc.services.grant_log import GrantLog
+from authsvc.store.models import AuditEvent
+
+
+def _grants(units) -> int:
+    with units.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(AuditEvent)
+                                  .where(AuditEvent.action == "token.grant")).scalar()
+
+
+def _grant(units, n: int = 1) -> None:
+    work = units.new()
+    for i in range(n):
+        audit.record_grant(work, OPERATOR, "registry", requested=[f"repository:p/r{i}:pull"], granted=[])
+    work.commit()  # the unit itself wrote nothing
+
+
+def test_a_grant_is_written_by_the_worker_thread_within_the_interval(units):
+    _grant(units, 3)
+    assert _grants(units) == 0  # queued, not written with the request
+    deadline = time.monotonic() + 5 * units.settings.audit_flush_interval + 2
+    while _grants(units) < 3 and time.monotonic() < deadline:
+        time.sleep(units.settings.audit_flush_interval / 2)
+    assert _grants(units) == 3
+
+
+def test_with_a_zero_interval_a_grant_is_written_with_its_request(tmp_path):
+    from tests.services.conftest import Units
+    units = Units(tmp_path, audit_flush_interval=0)
+    try:
+        _grant(units)
+        assert _grants(units) == 1
+    finally:
+        units.close()
+
+
+def test_rows_the_database_refuses_are_kept_for_the_next_try(units, tmp_path):
+    grant_log = GrantLog(interval=3600)  # no timely thread flush in this test
+    broken = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}")
+    grant_log.add(broken, {"action": "token.grant"})
+    assert grant_log.flush() == 0
+    grant_log._engine = units.engine  # the database is back
+    row = {"at": audit.utcnow(), "actor": "bob", "source": "t", "action": "token.grant", "target": "registry",
+           "details": "{}", "request_id": None}
+    grant_log._pending = [row]
+    assert grant_log.flush() == 1 and _grants(units) == 1
+
+
+def test_what_is_queued_is_written_when_the_process_exits(units):
+    """A worker that stops normally (gunicorn's graceful stop) writes its last batch at exit, long
+    before its interval (5 s, the longest allowed) is up."""
+    script = f"""
+import sys
+sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parents[2])!r})
+from authsvc.core.policy import OPERATOR
+from authsvc.services import audit
+from authsvc.services.context import ServiceContext
+from authsvc.services.unit_of_work import UnitOfWork
+from authsvc.settings import load
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+settings = load(environ={{}}, overrides={{"data_dir": {str(units.settings.data_dir)!r}, "database_url": {units.settings.database_url!r},
+                                         "audit_flush_interval": 5, "realm": "http://a.test/token"}})
+engine = create_engine(settings.sqlalchemy_url)
+work = UnitOfWork(ServiceContext(settings), Session(engine))
+for i in range(5):
+    audit.record_grant(work, OPERATOR, "registry", requested=[], granted=[])
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert _grants(units) == 5
