@@ -13,9 +13,12 @@ from __future__ import annotations
 import logging
 import time
 
+from sqlalchemy.engine import Engine
+
 from ..settings import Settings
 from ..signing import keys, rotation
 from ..signing.jwt import TokenSigner
+from ..store.reads import KeptConnectionReads
 from .authn import Authenticator
 from .authn.cache import VerifiedCredentialCache
 from .grant_log import GrantLog
@@ -31,6 +34,7 @@ class ServiceContext:
         self.settings = settings
         self.authenticator = Authenticator(VerifiedCredentialCache(settings.credential_cache_ttl))
         self.grant_log = GrantLog(settings.audit_flush_interval)
+        self._kept_reads: KeptConnectionReads | None = None
         self.key_paths = rotation.KeyPaths.from_settings(settings)
         self._signer: TokenSigner | None = None
         self._key_stamp: tuple | None = None
@@ -59,6 +63,12 @@ class ServiceContext:
                     log.warning("signing key files changed but do not load yet; still signing with %s",
                                 self._signer.kid)
         return self._signer
+
+    def kept_reads(self, engine: Engine) -> KeptConnectionReads:
+        """The token path's reads on a connection each worker keeps (store/reads.py)."""
+        if self._kept_reads is None or self._kept_reads.engine is not engine:
+            self._kept_reads = KeptConnectionReads(engine)
+        return self._kept_reads
 
     @property
     def signing_material(self) -> keys.SigningMaterial:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, scoped_session
 
 from ..settings import Settings
 from ..signing.jwt import TokenSigner
+from ..store.reads import Reads, SessionReads
 
 
 class UnitOfWork:
@@ -37,9 +38,12 @@ class UnitOfWork:
     """
 
     def __init__(self, context, session: Session | scoped_session, *, source: str = "",
-                 request_id: str | None = None):
+                 request_id: str | None = None, reads: Reads | None = None):
         self.context = context
         self.session = session
+        #: Where the token path's reads (store/queries.py) run: the session by default, so a unit
+        #: reads what it wrote; the token endpoint passes a connection its worker keeps.
+        self.reads = reads if reads is not None else SessionReads(session)
         self.source = source[:64]
         self.request_id = request_id
 

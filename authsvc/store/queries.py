@@ -6,18 +6,21 @@ token request reads the caller's user row (by unique name) or refresh token
 with the caller's membership in one query (by unique project name,
 left-joined on the (project, user) unique key).
 
-These run as SQLAlchemy Core statements on the session's connection and
-return plain rows: the ORM's identity map and change tracking cost more
-than the queries themselves on this path, and nothing here is modified.
+These are SQLAlchemy Core statements built once, run through a :class:`~.reads.Reads`: the
+unit of work's session, or on the token path a connection the worker keeps (``reads.py``).
+They return plain rows: the ORM's identity map and change tracking cost more than the
+queries themselves on this path, and nothing here is modified.
 """
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import Row, and_, bindparam, select
-from sqlalchemy.orm import Session
 
 from ..core.policy import ProjectView, Role
 from .models import LoginFailure, Membership, PersonalToken, Project, RefreshToken, Robot, User
+from .reads import Reads
 
 _users = User.__table__
 _projects = Project.__table__
@@ -42,14 +45,22 @@ _USER_WITH_COUNTER = select(
     select(_failures.c.failures).where(_PAIR).scalar_subquery().label("failures"),
     select(_failures.c.blocked_until).where(_PAIR).scalar_subquery().label("blocked_until"),
 ).where(_users.c.name == bindparam("name"))
-_SOME_HASHES = select(_users.c.password_hash).order_by(_users.c.id.desc()).limit(bindparam("limit"))
-_PUBLIC_VIEWS = select(_projects.c.name, _projects.c.is_public).where(
-    _projects.c.name.in_(bindparam("names", expanding=True)))
-_MEMBER_VIEWS = (
-    select(_projects.c.name, _projects.c.is_public, _memberships.c.role)
-    .select_from(_projects.outerjoin(_memberships, and_(_memberships.c.project_id == _projects.c.id,
-                                                        _memberships.c.user_id == bindparam("user_id"))))
-    .where(_projects.c.name.in_(bindparam("names", expanding=True))))
+#: Up to this many project names per statement (a request names one or two; more go in chunks).
+VIEWS_CHUNK = 8
+
+
+@functools.cache
+def _views(count: int, member: bool):
+    """The projects named by ``count`` parameters n0..n<count-1>, with the caller's membership when
+    ``member``: one statement per count, built once (a fixed statement can be compiled once and
+    prepared by the database, which an expanding IN cannot)."""
+    names = _projects.c.name.in_([bindparam(f"n{i}") for i in range(count)])
+    if not member:
+        return select(_projects.c.name, _projects.c.is_public).where(names)
+    return (select(_projects.c.name, _projects.c.is_public, _memberships.c.role)
+            .select_from(_projects.outerjoin(_memberships, and_(_memberships.c.project_id == _projects.c.id,
+                                                                _memberships.c.user_id == bindparam("user_id"))))
+            .where(names))
 _REFRESH_OWNER = (
     select(*_USER_COLUMNS, _refresh.c.credential_version.label("token_version"),
            _refresh.c.created_at.label("token_created_at"))
@@ -68,50 +79,51 @@ _TOKEN_OWNER = (
     .where(_personal.c.token_hash == bindparam("token_hash")))
 
 
-def _execute(session: Session, statement, **params):
-    return session.connection().execute(statement, params)
+def _first(reads: Reads, statement, **params) -> Row | None:
+    rows = reads.rows(statement, params)
+    return rows[0] if rows else None
 
 
-def user_by_name(session: Session, name: str) -> Row | None:
+def user_by_name(reads: Reads, name: str) -> Row | None:
     """The caller's row: id, name, password_hash, is_admin, is_active, credential_version."""
-    return _execute(session, _USER_BY_NAME, name=name).first()
+    return _first(reads, _USER_BY_NAME, name=name)
 
 
-def user_by_id(session: Session, user_id: int) -> Row | None:
-    return _execute(session, _USER_BY_ID, user_id=user_id).first()
+def user_by_id(reads: Reads, user_id: int) -> Row | None:
+    return _first(reads, _USER_BY_ID, user_id=user_id)
 
 
-def user_with_counter(session: Session, name: str, source: str) -> Row | None:
+def user_with_counter(reads: Reads, name: str, source: str) -> Row | None:
     """The user row plus ``failures`` and ``blocked_until`` of the (name, source) throttle
     counter (None when there is none): one round trip for a password check."""
-    return _execute(session, _USER_WITH_COUNTER, name=name, source=source).first()
+    return _first(reads, _USER_WITH_COUNTER, name=name, source=source)
 
 
-def recent_password_hashes(session: Session, limit: int = 50) -> list[str]:
-    return [row[0] for row in _execute(session, _SOME_HASHES, limit=limit)]
+def project_views(reads: Reads, user_id: int | None, names: set[str]) -> dict[str, ProjectView]:
+    """Each named project that exists, with the caller's role in it (one query per 8 names)."""
+    ordered, views = sorted(names), {}
+    for start in range(0, len(ordered), VIEWS_CHUNK):
+        chunk = ordered[start:start + VIEWS_CHUNK]
+        params = {f"n{i}": name for i, name in enumerate(chunk)}
+        if user_id is None:
+            for row in reads.rows(_views(len(chunk), False), params):
+                views[row[0]] = ProjectView(row[0], bool(row[1]))
+        else:
+            for row in reads.rows(_views(len(chunk), True), {**params, "user_id": user_id}):
+                views[row[0]] = ProjectView(row[0], bool(row[1]), Role(row[2]) if row[2] else None)
+    return views
 
 
-def project_views(session: Session, user_id: int | None, names: set[str]) -> dict[str, ProjectView]:
-    """Each named project that exists, with the caller's role in it (one query)."""
-    if not names:
-        return {}
-    if user_id is None:
-        rows = _execute(session, _PUBLIC_VIEWS, names=sorted(names))
-        return {name: ProjectView(name, bool(public)) for name, public in rows}
-    rows = _execute(session, _MEMBER_VIEWS, user_id=user_id, names=sorted(names))
-    return {name: ProjectView(name, bool(public), Role(role) if role else None) for name, public, role in rows}
-
-
-def refresh_token_owner(session: Session, token_hash: str) -> Row | None:
+def refresh_token_owner(reads: Reads, token_hash: str) -> Row | None:
     """The owner of a refresh token (user columns plus the token's ``token_version``), or None."""
-    return _execute(session, _REFRESH_OWNER, token_hash=token_hash).first()
+    return _first(reads, _REFRESH_OWNER, token_hash=token_hash)
 
 
-def robot_by_login(session: Session, project: str, name: str) -> Row | None:
+def robot_by_login(reads: Reads, project: str, name: str) -> Row | None:
     """A robot's row with its project's name, by the two parts of its login (one query)."""
-    return _execute(session, _ROBOT_BY_LOGIN, project=project, name=name).first()
+    return _first(reads, _ROBOT_BY_LOGIN, project=project, name=name)
 
 
-def personal_token_owner(session: Session, token_hash: str) -> Row | None:
+def personal_token_owner(reads: Reads, token_hash: str) -> Row | None:
     """A personal token joined with its owner's user columns, or None."""
-    return _execute(session, _TOKEN_OWNER, token_hash=token_hash).first()
+    return _first(reads, _TOKEN_OWNER, token_hash=token_hash)

@@ -92,7 +92,7 @@ def create_blueprint(path: str) -> Blueprint:
     @blueprint.route(path, methods=["GET", "POST"])
     def token():
         token_request = _from_get() if request.method == "GET" else _from_post()
-        grant = issue_token(unit(), token_request)
+        grant = issue_token(unit(kept_connection=True), token_request)
         g.token_outcome = grant.outcome  # for the request log and the metrics (web/requestlog.py)
         response = jsonify(grant.body)
         response.headers["Cache-Control"] = "no-store"

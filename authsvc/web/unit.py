@@ -20,13 +20,17 @@ from ..store.models import db
 _KEY = "authsvc.unit"
 
 
-def unit() -> UnitOfWork:
-    """This request's unit of work (made on first use)."""
+def unit(*, kept_connection: bool = False) -> UnitOfWork:
+    """This request's unit of work (made on first use).  ``kept_connection``: its reads run on the
+    connection the worker keeps (store/reads.py) -- the token endpoint's, which reads before it
+    writes anything and must be fast."""
     environ = request.environ
     found = environ.get(_KEY)
     if found is None:
-        found = environ[_KEY] = UnitOfWork(current_app.extensions["authsvc"], db.session,
-                                           source=request.remote_addr or "", request_id=g.get("request_id"))
+        context = current_app.extensions["authsvc"]
+        reads = context.kept_reads(db.engine) if kept_connection else None
+        found = environ[_KEY] = UnitOfWork(context, db.session, source=request.remote_addr or "",
+                                           request_id=g.get("request_id"), reads=reads)
     return found
 
 

@@ -50,7 +50,7 @@ class BearerTokenVerifier:
             return None
         if type(user_id) is not int or type(version) is not int:
             return None
-        user = queries.user_by_id(uow.session, user_id)
+        user = queries.user_by_id(uow.reads, user_id)
         if (user is None or not user.is_active or user.name != claims.get("sub")
                 or user.credential_version != version):
             return None

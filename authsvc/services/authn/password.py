@@ -64,13 +64,13 @@ class PasswordVerifier:
         name, password = credential.name.lower(), credential.secret
         try:
             check_user_name(name)
-            user = queries.user_with_counter(uow.session, name, uow.source)
+            user = queries.user_with_counter(uow.reads, name, uow.source)
         except InvalidName:
             user = None
         if user is not None:
             counter = throttle.Counter(user.failures, user.blocked_until) if user.failures is not None else None
         else:
-            counter = throttle.read(uow.session, storable(name), uow.source)
+            counter = throttle.read(uow.reads, storable(name), uow.source)
         throttle.refuse_if_blocked(uow.settings, counter)
 
         key = self.cache.key(name, password)
@@ -99,7 +99,7 @@ class PasswordVerifier:
         a stolen personal token), so the old password must not be a free oracle for guessing
         the real one.  Raises :class:`~.throttle.Throttled` while the pair is blocked.
         """
-        user = queries.user_with_counter(uow.session, user_name, uow.source)
+        user = queries.user_with_counter(uow.reads, user_name, uow.source)
         counter = throttle.Counter(user.failures, user.blocked_until) if user and user.failures is not None else None
         throttle.refuse_if_blocked(uow.settings, counter)
         valid = user is not None and verify_password(password, user.password_hash)

@@ -37,7 +37,7 @@ class PersonalTokenVerifier:
         return isinstance(credential, NameAndSecret) and is_personal_token(credential.secret)
 
     def verify(self, uow: UnitOfWork, credential: NameAndSecret) -> Identity | None:
-        row = queries.personal_token_owner(uow.session, digest(credential.secret))
+        row = queries.personal_token_owner(uow.reads, digest(credential.secret))
         now = utcnow()
         if (row is None or row.name != credential.name.lower() or not row.is_active
                 or row.token_version != row.credential_version

@@ -25,14 +25,14 @@ class RefreshTokenVerifier:
 
     def claimed_name(self, uow: UnitOfWork, credential: RefreshTokenPresented) -> str:
         """The owner of a refused refresh token, if it exists (an expired or outdated one)."""
-        owner = queries.refresh_token_owner(uow.session, digest(credential.token))
+        owner = queries.refresh_token_owner(uow.reads, digest(credential.token))
         return owner.name if owner is not None else ""
 
     def accepts(self, credential) -> bool:
         return isinstance(credential, RefreshTokenPresented)
 
     def verify(self, uow: UnitOfWork, credential: RefreshTokenPresented) -> Identity | None:
-        user = queries.refresh_token_owner(uow.session, digest(credential.token))
+        user = queries.refresh_token_owner(uow.reads, digest(credential.token))
         lifetime = dt.timedelta(days=uow.settings.refresh_token_days)
         if (user is None or not user.is_active or user.token_version != user.credential_version
                 or (lifetime and user.token_created_at + lifetime < utcnow())):

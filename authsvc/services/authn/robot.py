@@ -32,7 +32,7 @@ class RobotVerifier:
 
     def verify(self, uow: UnitOfWork, credential: NameAndSecret) -> Identity | None:
         project, name = parse_robot_login(credential.name.lower())
-        row = queries.robot_by_login(uow.session, project, name)
+        row = queries.robot_by_login(uow.reads, project, name)
         if row is None or not hmac.compare_digest(row.secret_hash, digest(credential.secret)):
             return None
         if row.disabled or (row.expires_at is not None and row.expires_at <= utcnow()):

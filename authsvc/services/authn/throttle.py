@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from ... import metrics
 from ...store.models import LoginFailure, utcnow
+from ...store.reads import Reads
 from ..errors import ServiceError
 
 _failures = LoginFailure.__table__
@@ -60,9 +61,9 @@ def key(account: str, source: str) -> dict:
     return {"account": account[:ACCOUNT_MAX], "source": source[:SOURCE_MAX]}
 
 
-def read(session: Session, account: str, source: str) -> Counter | None:
-    row = session.connection().execute(_COUNTER, key(account, source)).first()
-    return Counter(row.failures, row.blocked_until) if row is not None else None
+def read(reads: Reads, account: str, source: str) -> Counter | None:
+    rows = reads.rows(_COUNTER, key(account, source))
+    return Counter(rows[0].failures, rows[0].blocked_until) if rows else None
 
 
 def refuse_if_blocked(settings, counter: Counter | None) -> None:
