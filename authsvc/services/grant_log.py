@@ -25,6 +25,7 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Callable
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
@@ -48,15 +49,16 @@ class GrantLog:
         self._pid: int | None = None
         self.dropped = 0
 
-    def add(self, engine: Engine, row: dict) -> None:
-        """Queue one grant; cheap enough for the token path (an append under a lock)."""
+    def add(self, row: dict, engine: Callable[[], Engine]) -> None:
+        """Queue one grant; cheap enough for the token path (an append under a lock).  ``engine``
+        is asked for only when this process's writer starts."""
         with self._lock:
             self._pending.append(row)
             if len(self._pending) > MAX_PENDING:
                 del self._pending[0]
                 self.dropped += 1
         if self._pid != os.getpid():  # the first grant of this process (gunicorn forks workers)
-            self._start(engine)
+            self._start(engine())
 
     def _start(self, engine: Engine) -> None:
         with self._lock:

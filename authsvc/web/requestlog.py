@@ -81,9 +81,28 @@ def _forget(_exc=None) -> None:
     logs.clear_request_id()
 
 
+#: Logged targets of recent (path, query string) pairs: registry clients repeat the same token
+#: requests, and re-encoding a query costs more than the rest of the log line.  Only queries of
+#: safe parameters are kept, so no redacted value is ever held here either.
+_TARGETS: dict[tuple[str, bytes], str] = {}
+_TARGETS_MAX = 1024
+
+
 def target_of_request() -> str:
     """Path and query as logged: re-encoded (no space, quote or newline can reach the line) and
     with every value outside :data:`SAFE_PARAMETERS` redacted."""
+    key = (request.path, request.query_string)
+    target = _TARGETS.get(key)
+    if target is None:
+        target = _encode_target()
+        if all(name in SAFE_PARAMETERS for name in request.args):
+            if len(_TARGETS) >= _TARGETS_MAX:
+                _TARGETS.clear()
+            _TARGETS[key] = target
+    return target
+
+
+def _encode_target() -> str:
     target = quote(request.path, safe="/:@!$&'()*+,;=")
     if request.args:
         pairs = [(name, value if name in SAFE_PARAMETERS else "REDACTED")

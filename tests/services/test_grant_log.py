@@ -50,7 +50,7 @@ def test_with_a_zero_interval_a_grant_is_written_with_its_request(tmp_path):
 def test_rows_the_database_refuses_are_kept_for_the_next_try(units, tmp_path):
     grant_log = GrantLog(interval=3600)  # no timely thread flush in this test
     broken = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}")
-    grant_log.add(broken, {"action": "token.grant"})
+    grant_log.add({"action": "token.grant"}, lambda: broken)
     assert grant_log.flush() == 0
     grant_log._engine = units.engine  # the database is back
     row = {"at": audit.utcnow(), "actor": "bob", "source": "t", "action": "token.grant", "target": "registry",
