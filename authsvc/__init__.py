@@ -57,18 +57,17 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     context = ServiceContext(settings)
     app.extensions["authsvc"] = context
 
-    from .web import api, deadline, errors, health, metrics, notifications, requestlog, token, unit
+    from .web import api, errors, health, lifecycle, metrics, notifications, token
     errors.register(app)
-    requestlog.register(app)  # first: it times the whole request and ids every record it logs
-    if serving:
-        deadline.register(app, settings.request_deadline)
+    # Request id, log line, deadline and the unit of work's end (web/lifecycle.py); the deadline
+    # only when serving: a CLI or test app must not arm SIGALRM.
+    lifecycle.register(app, deadline_seconds=settings.request_deadline if serving else 0)
     app.register_blueprint(token.create_blueprint(settings.token_path))
     app.register_blueprint(health.blueprint)
     app.register_blueprint(notifications.blueprint)
     app.register_blueprint(api.create_blueprint())
     if settings.metrics_enabled:
         app.register_blueprint(metrics.create_blueprint(settings.metrics_token))
-    unit.register(app)  # last: its after-request hook must run first
 
     with app.app_context():
         schema.configure_sqlite(db.engine)

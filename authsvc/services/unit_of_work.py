@@ -58,12 +58,20 @@ class UnitOfWork:
     def commit(self) -> None:
         """Commit what the unit did; a unit that never touched the session (a token request whose
         reads went elsewhere, a refused request) costs nothing."""
-        session = self.session() if isinstance(self.session, scoped_session) else self.session
-        if session.in_transaction() or session.new or session.dirty or session.deleted:
+        session = self._used_session()
+        if session is not None and (session.in_transaction() or session.new or session.dirty or session.deleted):
             session.commit()
 
     def rollback(self) -> None:
-        self.session.rollback()
+        session = self._used_session()
+        if session is not None:
+            session.rollback()
+
+    def _used_session(self) -> Session | None:
+        """The session, if this unit ever made it (a scoped session is made on first use)."""
+        if isinstance(self.session, scoped_session):
+            return self.session() if self.session.registry.has() else None
+        return self.session
 
     @contextlib.contextmanager
     def write_now(self) -> Iterator[Connection]:

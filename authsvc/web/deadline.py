@@ -56,25 +56,33 @@ def _expire(_signum, _frame):
     raise DeadlineExceeded()
 
 
-def register(app: Flask, seconds: float) -> None:
-    if seconds <= 0 or not hasattr(signal, "setitimer"):
-        return
+class Timer:
+    """Arms SIGALRM for each request of the main thread (gunicorn's sync workers)."""
 
-    installed: list[int] = []  # the pid whose SIGALRM handler is ours (gunicorn forks after create_app)
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._installed_in: int | None = None  # the pid whose SIGALRM handler is ours (gunicorn forks)
 
-    def start() -> None:
+    def start(self) -> None:
         if threading.current_thread() is threading.main_thread():
             # The handler once per process, not once per request: signal.signal() costs a syscall
             # and a Python-level lookup on the token path's every call.
-            if not installed or installed[0] != os.getpid():
+            if self._installed_in != os.getpid():
                 signal.signal(signal.SIGALRM, _expire)
-                installed[:] = [os.getpid()]
-            signal.setitimer(signal.ITIMER_REAL, seconds)
+                self._installed_in = os.getpid()
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
 
-    def stop(_exc=None) -> None:
+    def stop(self) -> None:
         if threading.current_thread() is threading.main_thread():
             signal.setitimer(signal.ITIMER_REAL, 0)
 
+
+def timer(seconds: float) -> Timer | None:
+    """The request timer, or None when disabled (0) or unsupported (no setitimer)."""
+    return Timer(seconds) if seconds > 0 and hasattr(signal, "setitimer") else None
+
+
+def register_errors(app: Flask) -> None:
     def abandon(exc: DeadlineExceeded):
         # The connection may be stuck mid-reply: a rollback would wait on it again, so drop it.
         db.session().invalidate()
@@ -91,7 +99,5 @@ def register(app: Flask, seconds: float) -> None:
         log.error("database error: %s", type(exc.orig or exc).__name__)
         return json_error(500, "INTERNAL", "internal error; see the server log")
 
-    app.before_request(start)
-    app.teardown_request(stop)
     app.register_error_handler(DeadlineExceeded, abandon)
     app.register_error_handler(StatementError, unwrap)

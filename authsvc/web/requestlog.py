@@ -23,12 +23,12 @@ handlers produce.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from urllib.parse import quote, urlencode
 
-from flask import Flask, g, request
+from flask import g, request
 
 from .. import logs, metrics
 
@@ -41,20 +41,14 @@ TOKEN_ENDPOINT = "token.token"
 log = logging.getLogger("authsvc.request")
 
 
-def register(app: Flask) -> None:
-    app.before_request(_start)
-    app.after_request(_finish)
-    app.teardown_request(_forget)
-
-
-def _start() -> None:
+def start() -> None:
     g.request_started = time.perf_counter()
     incoming = request.headers.get(HEADER, "")
-    g.request_id = incoming if _SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if _SANE_ID.fullmatch(incoming) else os.urandom(16).hex()
     logs.set_request_id(g.request_id)
 
 
-def _finish(response):
+def finish(response):
     started = g.get("request_started")
     if started is None:  # a hook before ours failed; nothing was timed
         return response
@@ -77,7 +71,7 @@ def _finish(response):
     return response
 
 
-def _forget(_exc=None) -> None:
+def forget() -> None:
     logs.clear_request_id()
 
 

@@ -34,21 +34,18 @@ def unit(*, kept_connection: bool = False) -> UnitOfWork:
     return found
 
 
-def register(app: Flask) -> None:
-    """Register last, so that it runs first among the after-request hooks (Flask runs them in
-    reverse): the request log then sees the status the commit produced."""
-
-    @app.after_request
-    def end_unit(response):
-        found = request.environ.pop(_KEY, None)
-        if found is None:
-            return response
-        if response.status_code >= 400:
-            found.rollback()
-            return response
-        try:
-            found.commit()
-        except Exception as exc:  # noqa: BLE001 - answered by the registered error handlers
-            found.rollback()
-            return app.make_response(app.handle_user_exception(exc))
+def end(app: Flask, response):
+    """After the view: commit the unit below 400, roll it back otherwise (web/lifecycle.py calls
+    this before the request log, which then logs the status the commit produced)."""
+    found = request.environ.pop(_KEY, None)
+    if found is None:
         return response
+    if response.status_code >= 400:
+        found.rollback()
+        return response
+    try:
+        found.commit()
+    except Exception as exc:  # noqa: BLE001 - answered by the registered error handlers
+        found.rollback()
+        return app.make_response(app.handle_user_exception(exc))
+    return response
