@@ -73,6 +73,9 @@ class Settings:
     proxy_hops: int = 0
     #: Record every token grant in the audit log (failed logins and changes are always recorded).
     audit_token_grants: bool = True
+    #: An identical decision (same caller, service and granted access) within this many seconds
+    #: gets the token signed for it again instead of a new signature; 0 signs every token.
+    token_reuse_seconds: int = 5
     #: Token grants are written in batches by each worker, at the latest this many seconds after
     #: the answer (a crash loses at most that much of them); 0 writes each one with its request.
     audit_flush_interval: float = 0.1
@@ -201,6 +204,8 @@ def _validate(s: Settings) -> None:
         raise bad("throttle_window", "must be between 1 and 86400 seconds")
     if not 1 <= s.throttle_base_delay <= s.throttle_max_delay <= 86400:
         raise bad("throttle_base_delay", "must be at least 1 and at most throttle_max_delay (<= 86400)")
+    if not 0 <= s.token_reuse_seconds <= min(30, s.token_ttl // 10):
+        raise bad("token_reuse_seconds", "must be between 0 and 30 seconds, and at most a tenth of token_ttl")
     if not 0 <= s.audit_flush_interval <= 5:
         raise bad("audit_flush_interval", "must be between 0 (write with the request) and 5 seconds")
     if not 0 <= s.request_deadline <= 300:

@@ -80,6 +80,7 @@ class ServiceContext:
         if self.key_paths.previous_cert.exists():
             retired = tuple(t.public_key for t in rotation.trusted_keys(self.key_paths) if t.role == "previous")
         signer = TokenSigner(material, issuer=self.settings.issuer, lifetime=self.settings.token_ttl,
+                             reuse_seconds=self.settings.token_reuse_seconds,
                              kid_format=self.settings.kid_format, retired_keys=retired)
         if self._signer is not None and signer.kid != self._signer.kid:
             log.info("signing key changed: now signing with %s", signer.kid)

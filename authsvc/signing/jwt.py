@@ -20,6 +20,7 @@ import base64
 import datetime as dt
 import json
 import secrets
+import time
 from dataclasses import dataclass
 
 import jwt
@@ -30,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from .keys import SigningMaterial, jwk_thumbprint, libtrust_key_id, public_jwk
 
 CLOCK_SKEW_SECONDS = 5
+#: Tokens kept for reuse per signer (per worker); past it the memory starts again empty.
+REUSE_MAX_ENTRIES = 4096
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,19 @@ class TokenSigner:
     """Signs access tokens with one key; built once per process, reused for every request."""
 
     def __init__(self, material: SigningMaterial, *, issuer: str, lifetime: int, kid_format: str = "libtrust",
-                 retired_keys: tuple = ()):
+                 retired_keys: tuple = (), reuse_seconds: int = 0):
         """``retired_keys``: public keys of earlier signing keys (a rotation's *previous*), whose
-        tokens :meth:`verify` still accepts until they expire."""
+        tokens :meth:`verify` still accepts until they expire.
+
+        ``reuse_seconds``: a token signed for exactly the same subject, audience, access and
+        extra claims within this many seconds is handed out again instead of signing a new one.
+        Every request is still authenticated and decided; only an identical decision reuses the
+        token, so a change of rights is a new token at once.  The reused token keeps its own
+        ``exp``, so its lifetime is never extended (``expires_in`` says what is left).
+        """
         self.material = material
+        self.reuse_seconds = reuse_seconds
+        self._recent: dict[tuple, tuple[int, IssuedToken]] = {}
         self.issuer = issuer
         self.lifetime = lifetime
         self.kid = material.thumbprint if kid_format == "thumbprint" else material.libtrust_kid
@@ -66,6 +78,16 @@ class TokenSigner:
               extra_claims: dict | None = None) -> IssuedToken:
         """A signed token; ``extra_claims`` (never a registry token's: the REST API's own binding
         of a token to one account) are added beside the standard ones."""
+        reuse_key = None
+        if self.reuse_seconds and now is None:
+            issued = int(time.time())
+            reuse_key = (subject, audience, json.dumps(access, separators=(",", ":")),
+                         tuple(sorted(extra_claims.items())) if extra_claims else ())
+            recent = self._recent.get(reuse_key)
+            if recent is not None and 0 <= issued - recent[0] < self.reuse_seconds:
+                earlier = recent[1]
+                return IssuedToken(earlier.token, earlier.issued_at, earlier.expires_in - (issued - recent[0]))
+            now = dt.datetime.fromtimestamp(issued, dt.UTC)
         now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
         issued = int(now.timestamp())
         claims = {
@@ -82,7 +104,12 @@ class TokenSigner:
             claims.update(extra_claims)
         signing_input = self._header_segment + _b64(json.dumps(claims, separators=(",", ":")).encode())
         token = (signing_input + b"." + _b64(self._sign(self._key, signing_input))).decode("ascii")
-        return IssuedToken(token=token, issued_at=now, expires_in=self.lifetime)
+        signed = IssuedToken(token=token, issued_at=now, expires_in=self.lifetime)
+        if reuse_key is not None:
+            if len(self._recent) >= REUSE_MAX_ENTRIES:
+                self._recent.clear()
+            self._recent[reuse_key] = (issued, signed)
+        return signed
 
     def verify(self, token: str, *, audience: str) -> dict:
         """Claims of a token we signed for ``audience``; raises ``jwt.InvalidTokenError`` otherwise.

@@ -42,32 +42,36 @@ log = logging.getLogger("authsvc.request")
 
 
 def start() -> None:
-    g.request_started = time.perf_counter()
-    incoming = request.headers.get(HEADER, "")
-    g.request_id = incoming if _SANE_ID.fullmatch(incoming) else os.urandom(16).hex()
-    logs.set_request_id(g.request_id)
+    # The proxies (request, g) are resolved once per function: each access costs a lookup.
+    req, ctx = request._get_current_object(), g._get_current_object()
+    ctx.request_started = time.perf_counter()
+    incoming = req.headers.get(HEADER, "")
+    ctx.request_id = incoming if _SANE_ID.fullmatch(incoming) else os.urandom(16).hex()
+    logs.set_request_id(ctx.request_id)
 
 
 def finish(response):
-    started = g.get("request_started")
+    ctx = g._get_current_object()
+    started = ctx.get("request_started")
     if started is None:  # a hook before ours failed; nothing was timed
         return response
+    req = request._get_current_object()
     seconds = time.perf_counter() - started
-    response.headers[HEADER] = g.request_id
+    response.headers[HEADER] = ctx.request_id
     status = response.status_code
     outcome = None
-    if request.endpoint == TOKEN_ENDPOINT:
-        outcome = metrics.token_answered(status, g.get("token_outcome"), seconds)
-    client = _printable(request.remote_addr or "-", 64)
-    method, target = _printable(request.method, 16), target_of_request()
-    protocol = _printable(request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"), 16)
+    if req.endpoint == TOKEN_ENDPOINT:
+        outcome = metrics.token_answered(status, ctx.get("token_outcome"), seconds)
+    client = _printable(req.remote_addr or "-", 64)
+    method, target = _printable(req.method, 16), target_of_request(req)
+    protocol = _printable(req.environ.get("SERVER_PROTOCOL", "HTTP/1.1"), 16)
     fields = {"client": client, "method": method, "path": target, "status": status,
               "duration_ms": round(seconds * 1000, 1)}
     if outcome:
         fields["outcome"] = outcome
     log.log(logging.WARNING if status >= 500 else logging.INFO, '%s "%s %s %s" %d %.1fms%s',
             client, method, target, protocol, status, seconds * 1000, f" outcome={outcome}" if outcome else "",
-            extra={"http": fields, "request_id": g.request_id})
+            extra={"http": fields, "request_id": ctx.request_id})
     return response
 
 
@@ -82,14 +86,15 @@ _TARGETS: dict[tuple[str, bytes], str] = {}
 _TARGETS_MAX = 1024
 
 
-def target_of_request() -> str:
+def target_of_request(req=None) -> str:
     """Path and query as logged: re-encoded (no space, quote or newline can reach the line) and
     with every value outside :data:`SAFE_PARAMETERS` redacted."""
-    key = (request.path, request.query_string)
+    req = req if req is not None else request._get_current_object()
+    key = (req.path, req.query_string)
     target = _TARGETS.get(key)
     if target is None:
         target = _encode_target()
-        if all(name in SAFE_PARAMETERS for name in request.args):
+        if all(name in SAFE_PARAMETERS for name in req.args):
             if len(_TARGETS) >= _TARGETS_MAX:
                 _TARGETS.clear()
             _TARGETS[key] = target
