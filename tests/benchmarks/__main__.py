@@ -47,6 +47,10 @@ class Run:
     _stack: ProductionStack | None = None
     audit_off_service = None
     baseline_service = None
+    #: AUTHSVC_DATABASE_URL of authsvc (--postgres), "" for the embedded SQLite; figures are named
+    #: with ``db_suffix`` (".postgresql") when it is set.
+    database_url: str = ""
+    db_suffix: str = ""
     _bcrypt_ms: float | None = None
 
     @property
@@ -72,7 +76,8 @@ class Run:
         """authsvc with production settings and the benchmark's users and projects (started once)."""
         if self._stack is None:
             from . import tokens
-            stack = ProductionStack(self.root, self.bins(), workers=self.workers)
+            settings = {"AUTHSVC_DATABASE_URL": self.database_url} if self.database_url else None
+            stack = ProductionStack(self.root, self.bins(), workers=self.workers, settings=settings)
             self.cleanup.callback(stack.stop)
             stack.init()
             tokens.seed(stack)
@@ -104,6 +109,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int,
                         help="gunicorn -w for authsvc and the baseline alike (default: config/gunicorn.conf.py)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs) at the end")
+    parser.add_argument("--postgres", action="store_true",
+                        help="authsvc on a throw-away PostgreSQL cluster (Debian's binaries) instead of SQLite; "
+                             "the token figures are named *.postgresql")
     args = parser.parse_args(argv)
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in args.only if name not in BENCHMARKS]
@@ -134,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         workers = args.workers or (2 if args.quick else None)
         run = Run(root=root, quick=args.quick, workers=workers, report=report, cleanup=cleanup,
                   seconds=args.seconds or (2 if args.quick else 15), reps=args.reps or (1 if args.quick else 3))
+        if args.postgres:
+            run.database_url, run.db_suffix = harness.throwaway_postgres(root, cleanup), ".postgresql"
+            report.say(f"database: PostgreSQL ({run.database_url.split('?')[0]}, a throw-away cluster, fsync off)")
         report.say(f"runs: wrk {run.seconds:.0f} s x {run.reps} repetition(s), interleaved"
                    + (f"; gunicorn -w {workers}" if workers else "")
                    + ("; QUICK MODE: a smoke test, not a measurement" if args.quick else ""))

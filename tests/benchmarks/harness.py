@@ -442,3 +442,30 @@ def bcrypt_seconds(rounds: int) -> float:
     bcrypt.checkpw(b"x" * 44, hashed)
     return time.process_time() - start
 
+
+def throwaway_postgres(root: Path, cleanup) -> str:
+    """A PostgreSQL cluster for one benchmark run, as tests/run's second pass makes one: Debian's
+    binaries run as the postgres user, a Unix socket in ``root``, fsync off; stopped by ``cleanup``.
+    Returns the SQLAlchemy URL of a fresh database on it."""
+    import shutil
+    import subprocess
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: p.parent.name)
+    if not versions or not (versions[-1] / "initdb").exists():
+        raise BenchmarkError("PostgreSQL binaries not found under /usr/lib/postgresql (apt-get install postgresql)")
+    pg_bin, directory = versions[-1], root / "pg"
+    directory.mkdir(mode=0o755)
+    shutil.chown(directory, "postgres", "postgres")
+
+    def as_postgres(*argv: str) -> None:
+        result = subprocess.run(["runuser", "-u", "postgres", "--", *argv], capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise BenchmarkError(f"{' '.join(argv[:2])} failed: {result.stderr or result.stdout}")
+
+    as_postgres(str(pg_bin / "initdb"), "-D", str(directory / "data"), "--auth=trust", "-U", "postgres")
+    as_postgres(str(pg_bin / "pg_ctl"), "-D", str(directory / "data"), "-l", str(directory / "server.log"), "-w",
+                "-t", "60", "-o", f"-k {directory} -c listen_addresses='' -c fsync=off -c max_connections=300",
+                "start")
+    cleanup.callback(subprocess.run, ["runuser", "-u", "postgres", "--", str(pg_bin / "pg_ctl"), "-D",
+                                      str(directory / "data"), "-m", "immediate", "stop"], capture_output=True)
+    as_postgres(str(pg_bin / "createdb"), "-h", str(directory), "-U", "postgres", "bench")
+    return f"postgresql+psycopg://postgres@/bench?host={directory}"

@@ -330,7 +330,7 @@ def run_tokens(run, shapes: list[str]) -> None:
                 f"(mean {sum(scopes) / len(scopes):.1f}); wrk -t1 -c{run.connections}, "
                 f"{run.reps} x {run.load.seconds:.0f} s, median")
         name = {"basic": "tokens.basic", "refresh": "tokens.refresh", "anonymous": "tokens.anonymous"}[shape]
-        figures(run, name, results, cpu, note)
+        figures(run, name + run.db_suffix, results, cpu, note)
         if shape == "basic":
             users = len({line[3]["Authorization"] for line in lines})
             workers = len(children(stack.gunicorn.proc.pid))
