@@ -52,13 +52,8 @@ def with_app(func=None, *, check_schema: bool = True):
                 if check_schema and schema.current_revision(db.engine) != schema.head_revision():
                     fail("the database schema is missing or outdated: run 'authsvc init'")
                 uow = UnitOfWork(app.extensions["authsvc"], db.session, source=f"cli:{_os_user()}")
-                try:
-                    result = func(uow, *args, **kwargs)
-                except BaseException:
-                    uow.rollback()
-                    raise
-                uow.commit()
-                return result
+                with uow.committing():
+                    return func(uow, *args, **kwargs)
         except ServiceError as exc:
             fail(exc.message)
         except KeyFileError as exc:

@@ -74,6 +74,17 @@ class UnitOfWork:
         return self.session
 
     @contextlib.contextmanager
+    def committing(self) -> Iterator[UnitOfWork]:
+        """The adapter's end of a unit, as a block: committed if the block ends normally, rolled
+        back if it raises (the CLI's command, a test's service call)."""
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    @contextlib.contextmanager
     def write_now(self) -> Iterator[Connection]:
         """A connection in a transaction of its own, committed when the block ends.
 

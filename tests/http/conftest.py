@@ -10,6 +10,8 @@ The helpers these suites call (headers, the ``Api`` client, the OpenAPI check) a
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from authsvc.store.models import db
@@ -17,16 +19,23 @@ from tests.conftest import make_app, seed
 from tests.support.api import Api
 
 
-@pytest.fixture
-def served_app(tmp_path):
-    """A seeded app with no app context left pushed: each request runs as it would in production."""
-    application = make_app(tmp_path)
+@contextlib.contextmanager
+def served(tmp_path, **settings):
+    """A seeded app (with ``settings``) and no app context left pushed: each request runs as it
+    would in production, with its own app context, ``g`` and session."""
+    application = make_app(tmp_path, **settings)
     with application.app_context():
         seed()
         db.session.remove()
     yield application
     with application.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def served_app(tmp_path):
+    with served(tmp_path) as application:
+        yield application
 
 
 @pytest.fixture

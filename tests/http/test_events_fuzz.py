@@ -21,8 +21,7 @@ from hypothesis import event as observe
 from hypothesis import strategies as st
 
 from authsvc.services.inventory import MalformedEvent, RegistryEvent, parse_event
-from authsvc.store.models import db
-from tests.conftest import make_app, seed
+from tests.http.conftest import served
 from tests.support.http import basic_header
 
 SECRET = "registry-events-secret-fuzz"
@@ -117,13 +116,8 @@ def test_parse_event_returns_an_event_or_says_what_is_wrong(raw):
 @pytest.fixture
 def fuzz_app(tmp_path):
     """A seeded app receiving notifications; one for every example, as a long-running server is."""
-    application = make_app(tmp_path, notification_secret=SECRET)
-    with application.app_context():
-        seed()
-        db.session.remove()
-    yield application
-    with application.app_context():
-        db.engine.dispose()
+    with served(tmp_path, notification_secret=SECRET) as application:
+        yield application
 
 
 @settings(max_examples=150, derandomize=True, database=None, deadline=None,

@@ -15,7 +15,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from authsvc.store.models import db
-from tests.conftest import PASSWORDS, make_app, seed
+from tests.conftest import PASSWORDS, make_app
+from tests.http import conftest as http_fixtures
 
 API = "/api/v1"
 
@@ -37,22 +38,17 @@ def api_token(client: FlaskClient, headers: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def served(tmp_path):
+def review_app(tmp_path):
     """A seeded app with a long first throttle block (so a test is never racing its end), served
     as under gunicorn: no app context stays pushed around the requests."""
-    application = make_app(tmp_path, throttle_base_delay=120)
-    with application.app_context():
-        seed()
-        db.session.remove()
-    yield application
-    with application.app_context():
-        db.engine.dispose()
+    with http_fixtures.served(tmp_path, throttle_base_delay=120) as application:
+        yield application
 
 
 # -- finding 1: the throttle stands in front of the verified-credential cache -----------------
 
-def test_a_blocked_pair_is_refused_even_with_the_cached_right_password(served):
-    client = served.test_client()
+def test_a_blocked_pair_is_refused_even_with_the_cached_right_password(review_app):
+    client = review_app.test_client()
     assert registry_token(client, "bob").status_code == 200  # bob's password is now in the cache
     threshold = 5
     answers = [registry_token(client, "bob", f"guess-{n}").status_code for n in range(threshold)]
@@ -68,8 +64,8 @@ def test_a_blocked_pair_is_refused_even_with_the_cached_right_password(served):
     assert registry_token(client, "carol").status_code == 200
 
 
-def test_a_cached_login_clears_the_failures_of_its_pair(served):
-    client = served.test_client()
+def test_a_cached_login_clears_the_failures_of_its_pair(review_app):
+    client = review_app.test_client()
     assert registry_token(client, "bob").status_code == 200
     for n in range(4):  # one short of the threshold
         assert registry_token(client, "bob", f"guess-{n}").status_code == 401
@@ -81,8 +77,8 @@ def test_a_cached_login_clears_the_failures_of_its_pair(served):
 
 # -- finding 2: a deleted and re-created account inherits nothing ------------------------------
 
-def test_a_recreated_account_accepts_none_of_the_old_accounts_credentials(served):
-    client = served.test_client()
+def test_a_recreated_account_accepts_none_of_the_old_accounts_credentials(review_app):
+    client = review_app.test_client()
     root = basic("root")
     old_password = PASSWORDS["erin"]  # erin has the highest id: SQLite would hand it out again
     assert registry_token(client, "erin").status_code == 200  # cached
@@ -98,14 +94,14 @@ def test_a_recreated_account_accepts_none_of_the_old_accounts_credentials(served
     assert registry_token(client, "erin", "new-erin-pass-1").status_code == 200
 
 
-def test_user_ids_are_never_reused(served):
-    client = served.test_client()
+def test_user_ids_are_never_reused(review_app):
+    client = review_app.test_client()
     root = basic("root")
-    with served.app_context():
+    with review_app.app_context():
         highest = db.session.execute(text("SELECT max(id) FROM users")).scalar()
     assert client.delete(f"{API}/users/erin", headers=root).status_code == 204
     assert client.post(f"{API}/users", headers=root, json={"name": "frank", "password": "frank-pass-1"}).status_code == 201
-    with served.app_context():
+    with review_app.app_context():
         frank = db.session.execute(text("SELECT id FROM users WHERE name = 'frank'")).scalar()
     assert frank > highest
 
@@ -119,8 +115,8 @@ def _personal_token(client: FlaskClient, user: str) -> str:
     return response.get_json()["token"]
 
 
-def test_a_personal_token_cannot_make_a_personal_token_or_change_the_password(served):
-    client = served.test_client()
+def test_a_personal_token_cannot_make_a_personal_token_or_change_the_password(review_app):
+    client = review_app.test_client()
     token = _personal_token(client, "bob")
     with_token = basic("bob", token)
     assert client.get(f"{API}/users/current", headers=with_token).status_code == 200  # it does log in
@@ -136,8 +132,8 @@ def test_a_personal_token_cannot_make_a_personal_token_or_change_the_password(se
     assert [t["name"] for t in client.get(f"{API}/users/bob/tokens", headers=basic("bob")).get_json()] == ["script"]
 
 
-def test_a_refresh_token_cannot_make_a_personal_token(served):
-    client = served.test_client()
+def test_a_refresh_token_cannot_make_a_personal_token(review_app):
+    client = review_app.test_client()
     refresh = registry_token(client, "bob", offline_token="true").get_json()["refresh_token"]
     answer = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": refresh,
                                          "service": "authsvc-api"})
@@ -147,8 +143,8 @@ def test_a_refresh_token_cannot_make_a_personal_token(served):
     assert made.status_code == 403
 
 
-def test_an_administrator_with_a_personal_token_cannot_create_accounts_or_robots(served):
-    client = served.test_client()
+def test_an_administrator_with_a_personal_token_cannot_create_accounts_or_robots(review_app):
+    client = review_app.test_client()
     admin_token = basic("root", _personal_token(client, "root"))
     assert client.get(f"{API}/users", headers=admin_token).status_code == 200  # reading is fine
     assert client.post(f"{API}/users", headers=admin_token,
@@ -161,8 +157,8 @@ def test_an_administrator_with_a_personal_token_cannot_create_accounts_or_robots
     assert with_password.status_code == 201
 
 
-def test_a_password_login_still_makes_tokens_through_a_bearer_token(served):
-    client = served.test_client()
+def test_a_password_login_still_makes_tokens_through_a_bearer_token(review_app):
+    client = review_app.test_client()
     bearer = api_token(client, basic("bob"))
     made = client.post(f"{API}/users/bob/tokens", headers=bearer, json={"name": "laptop", "expires_in_days": 30})
     assert made.status_code == 201
@@ -177,8 +173,8 @@ def _stored_cost(app, user: str) -> int:
     return int(stored.split("$")[3])
 
 
-def test_a_login_upgrades_a_hash_made_at_an_older_cost(tmp_path, served):
-    assert _stored_cost(served, "bob") == 4
+def test_a_login_upgrades_a_hash_made_at_an_older_cost(tmp_path, review_app):
+    assert _stored_cost(review_app, "bob") == 4
     raised = make_app(tmp_path, bcrypt_rounds=5)  # the same database, a higher configured cost
     client = raised.test_client()
     assert registry_token(client, "bob").status_code == 200
@@ -187,7 +183,7 @@ def test_a_login_upgrades_a_hash_made_at_an_older_cost(tmp_path, served):
     assert registry_token(client, "bob").status_code == 200  # and the new hash verifies
 
 
-def test_the_dummy_hash_costs_what_stored_hashes_cost(tmp_path, served):
+def test_the_dummy_hash_costs_what_stored_hashes_cost(tmp_path, review_app):
     raised = make_app(tmp_path, bcrypt_rounds=6)  # every stored hash still has cost 4
     client = raised.test_client()
     assert registry_token(client, "nobody-here", "whatever-1").status_code == 401
@@ -197,8 +193,8 @@ def test_the_dummy_hash_costs_what_stored_hashes_cost(tmp_path, served):
 
 # -- finding 6: the old password of a self-service change is throttled and audited -------------
 
-def test_wrong_old_passwords_are_throttled_and_audited(served):
-    client = served.test_client()
+def test_wrong_old_passwords_are_throttled_and_audited(review_app):
+    client = review_app.test_client()
     token = basic("bob", _personal_token(client, "bob"))  # what a thief of bob's token would hold
     bearer = api_token(client, basic("bob"))
     answers = [client.put(f"{API}/users/bob/password", headers=bearer,
@@ -210,7 +206,7 @@ def test_wrong_old_passwords_are_throttled_and_audited(served):
     assert blocked.status_code == 429 and blocked.headers["Retry-After"]
     events = client.get(f"{API}/users/current", headers=token)
     assert events.status_code == 200
-    with served.app_context():
+    with review_app.app_context():
         failures = db.session.execute(text(
             "SELECT count(*) FROM audit_events WHERE action = 'login.failure' AND actor = 'bob'")).scalar()
     assert failures == 5

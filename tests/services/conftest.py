@@ -44,14 +44,8 @@ class Units:
 
     def run(self, service, *args, source: str = "127.0.0.1", **kwargs):
         """One service call as one committed unit of work (rolled back if it raises)."""
-        work = self.new(source)
-        try:
-            result = service(work, *args, **kwargs)
-        except BaseException:
-            work.rollback()
-            raise
-        work.commit()
-        return result
+        with self.new(source).committing() as work:
+            return service(work, *args, **kwargs)
 
     def close(self) -> None:
         for session in self._sessions:

@@ -22,14 +22,8 @@ def unit(source: str = "test") -> UnitOfWork:
 def call(service, *args, **kwargs):
     """``service(unit, *args, **kwargs)`` as one unit of work: committed if it returns, rolled
     back if it raises."""
-    work = unit()
-    try:
-        result = service(work, *args, **kwargs)
-    except BaseException:
-        work.rollback()
-        raise
-    work.commit()
-    return result
+    with unit().committing() as work:
+        return service(work, *args, **kwargs)
 
 
 def flush_grants() -> int:
