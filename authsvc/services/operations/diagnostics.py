@@ -68,7 +68,7 @@ def run_checks(*, environ: Mapping[str, str] | None = None, registry_url: str | 
             out += _challenge_checks(registry_url, None, timeout, ca_file)[0]
         return out
     s = state.settings
-    source = (environ if environ is not None else os.environ).get("AUTHSVC_CONFIG")
+    source = settings_module.config_file(environ)
     out.append(Check("config", OK, f"settings from {source or 'defaults'} and the environment; "
                      f"data_dir {s.data_dir}, issuer {s.issuer!r}, services {', '.join(s.services)}"))
     out += _database_checks(s)
