@@ -78,7 +78,8 @@ def run_checks(*, environ: Mapping[str, str] | None = None, registry_url: str | 
         out += _registry_checks(registry_url, state, service, timeout, ca_file)
     if registry_config:
         from .diagnostics_registry_config import registry_config_checks
-        out += registry_config_checks(Path(registry_config), s, state.material, state.next_material)
+        out += registry_config_checks(Path(registry_config), s, state.material, state.next_material,
+                                      timeout=timeout, ca_file=ca_file)
     return out
 
 
