@@ -58,7 +58,7 @@ class LocalStack:
             "CONTAINERS_CONF": str(self.root / "podman" / "containers.conf"), **(extra or {})})
 
     def up(self, **settings: str) -> subprocess.CompletedProcess:
-        """Run up.sh (``settings``: AUTHSVC_* variables given to it, as a user would)."""
+        """Run up.sh; ``settings``: variables given to it, as a user would (AUTHSVC_*, CLI_CONFIG)."""
         return run(["bash", str(UP)], env=self.env(settings), timeout=SCRIPT_TIMEOUT, cwd=REPO_ROOT)
 
     def down(self) -> subprocess.CompletedProcess:
