@@ -8,7 +8,8 @@ the file's (or the registry config's) content no longer matches.
     stack_settings.py CONFIG data_dir=… realm=… registry_host=… notification_secret_file=FILE
 
 The named values are the stack's own (from STACK_DIR, AUTH_PORT, REGISTRY_PORT; the secret is read
-from its 0600 file, never from argv).  Every other key already in the file is kept (edit it by
+from its 0600 file, never from argv, or taken from AUTHSVC_NOTIFICATION_SECRET, which then replaces
+the file's -- only once the whole result is valid, so a bad secret is never kept).  Every other key already in the file is kept (edit it by
 hand and re-run up.sh), and every AUTHSVC_<KEY> variable in the environment is written in
 (``AUTHSVC_TOKEN_TTL=600 up.sh``).  The result is validated with authsvc's own settings loader
 before it replaces the file, so a bad value stops up.sh before anything restarts.  Prints the
@@ -52,11 +53,20 @@ def render(values: dict) -> str:
     return HEADER + "".join(f"{key} = {render_value(values[key])}\n" for key in sorted(values))
 
 
+def keep(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``, mode 0600 from the start."""
+    fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(scratch, path)
+
+
 def main(argv: list[str]) -> None:
     config = Path(argv[0])
     stack = dict(arg.split("=", 1) for arg in argv[1:])
     secret_file = Path(stack.pop("notification_secret_file"))
-    stack["notification_secret"] = secret_file.read_text().strip()
+    given_secret = os.environ.get("AUTHSVC_NOTIFICATION_SECRET")  # replaces the kept one, once valid
+    stack["notification_secret"] = given_secret if given_secret is not None else secret_file.read_text().strip()
     try:
         existing = tomllib.loads(config.read_text()) if config.exists() else {}
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -92,6 +102,8 @@ def main(argv: list[str]) -> None:
             fail(str(exc).replace(scratch, str(config)))
         if not config.exists() or config.read_text() != text:
             os.replace(scratch, config)
+        if given_secret is not None and (not secret_file.exists() or secret_file.read_text().strip() != given_secret):
+            keep(secret_file, given_secret + "\n")
     finally:
         if os.path.exists(scratch):
             os.unlink(scratch)

@@ -121,22 +121,18 @@ for svc in registry:$REGISTRY_PORT:REGISTRY_PORT authsvc:$AUTH_PORT:AUTH_PORT; d
 done
 
 # --- settings: one file for the server and the CLI -------------------------------------
-# The notification secret is kept beside the admin password; a given one replaces it.
+# The notification secret is kept beside the admin password; a given one replaces it
+# (stack_settings.py writes it, once it is known to be valid).
 SECRET_FILE="$STATE/notification-secret"
-if [ -n "${AUTHSVC_NOTIFICATION_SECRET+set}" ]; then
-    if [ "$(cat "$SECRET_FILE" 2>/dev/null)" != "$AUTHSVC_NOTIFICATION_SECRET" ]; then
-        (umask 077 && printf '%s\n' "$AUTHSVC_NOTIFICATION_SECRET" >"$SECRET_FILE.new")
-        mv "$SECRET_FILE.new" "$SECRET_FILE"
-    fi
-elif [ ! -f "$SECRET_FILE" ]; then
+if [ -z "${AUTHSVC_NOTIFICATION_SECRET+set}" ] && [ ! -f "$SECRET_FILE" ]; then
     (umask 077 && "$PY" -c 'import secrets; print(secrets.token_hex(32))' >"$SECRET_FILE.new")
     mv "$SECRET_FILE.new" "$SECRET_FILE"
 fi
-chmod 0600 "$SECRET_FILE"
 changed_settings=$("$PY" "$REPO/deploy/local/stack_settings.py" "$CONFIG" "data_dir=$STATE/authsvc" \
     "realm=$REALM" "registry_host=127.0.0.1:$REGISTRY_PORT" "notification_secret_file=$SECRET_FILE") \
     || exit 1
 [ -z "$changed_settings" ] || echo "settings: $CONFIG: changed $changed_settings"
+chmod 0600 "$SECRET_FILE" "$CONFIG"
 # From here on every authsvc command (and gunicorn) reads the file, and nothing else.
 while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^AUTHSVC_' || true)
 export AUTHSVC_CONFIG="$CONFIG"

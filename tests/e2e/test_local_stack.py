@@ -119,7 +119,9 @@ def test_a_setting_only_authsvc_reads_restarts_authsvc_alone(local_stack: LocalS
 def test_a_bad_value_stops_before_anything_restarts(local_stack: LocalStack):
     pids = local_stack.pid("authsvc"), local_stack.pid("registry")
     before = (local_stack.state / "authsvc.toml").read_text()
+    secret = (local_stack.state / "notification-secret").read_text()
     for name, value, words in [("AUTHSVC_TOKEN_TTL", "6", "setting 'token_ttl': must be between 60 and 3600"),
+                               ("AUTHSVC_NOTIFICATION_SECRET", "short", "setting 'notification_secret'"),
                                ("AUTHSVC_REALM", "http://elsewhere/token", "AUTHSVC_REALM is the stack's own"),
                                ("AUTHSVC_TOKN_TTL", "600", "environment variable AUTHSVC_TOKN_TTL is not a known setting")]:
         result = local_stack.up(**{name: value})
@@ -127,6 +129,8 @@ def test_a_bad_value_stops_before_anything_restarts(local_stack: LocalStack):
         assert "Traceback" not in result.stderr
     assert (local_stack.pid("authsvc"), local_stack.pid("registry")) == pids
     assert (local_stack.state / "authsvc.toml").read_text() == before
+    assert (local_stack.state / "notification-secret").read_text() == secret  # a bad one is never kept
+    assert "already running" in "\n".join(up_ok(local_stack))  # and the next plain run is fine
 
 
 def test_the_cli_finds_the_stack_without_env_sh(local_stack: LocalStack, tmp_path):
