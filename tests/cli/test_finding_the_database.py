@@ -130,3 +130,11 @@ def test_audit_alone_lists_the_latest_events(cli):
     assert lines[0].split()[:5] == ["ID", "AT", "ACTOR", "SOURCE", "ACTION"]
     assert "project.create" in lines[1] and "user.create" in lines[2]  # newest first
     assert "Usage:" not in alone.output
+
+
+def test_the_server_names_the_database_it_refuses_to_start_on(bare, monkeypatch):
+    data = bare / "data"
+    data.mkdir()
+    (data / "authsvc.db").touch()
+    monkeypatch.setenv("AUTHSVC_DATA_DIR", str(data))
+    one_line_error(run("serve", "--port", "1"), f"database sqlite:///{data / 'authsvc.db'}: schema is at nothing")
