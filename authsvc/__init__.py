@@ -106,7 +106,8 @@ def _check_ready(context: ServiceContext) -> None:
         db.session.remove()
         current = schema.head_revision()
     if current != schema.head_revision():
-        raise StartupError(f"database schema is at {current or 'nothing'}, this release needs "
+        where = db.engine.url.render_as_string(hide_password=True)
+        raise StartupError(f"database {where}: schema is at {current or 'nothing'}, this release needs "
                            f"{schema.head_revision()}: run 'authsvc init' (or 'authsvc db upgrade')")
     from .signing.keys import KeyFileError
     try:

@@ -1,4 +1,12 @@
-"""Settings: defaults, then the TOML file named by ``AUTHSVC_CONFIG``, then ``AUTHSVC_*`` variables.
+"""Settings: defaults, then a TOML file, then ``AUTHSVC_*`` variables.
+
+The file is the one ``AUTHSVC_CONFIG`` names (set but empty: no file), or else the user's own
+``$XDG_CONFIG_HOME/authsvc/authsvc.toml`` (``~/.config/authsvc/authsvc.toml``) if it exists --
+where ``deploy/local/up.sh`` points the CLI at its stack, so that a plain ``authsvc user list``
+reads the stack's database rather than creating advice about an empty one elsewhere.  Only the
+user's directory is searched, not ``/etc``: a server is always told its file explicitly
+(systemd, containers and Kubernetes set ``AUTHSVC_CONFIG``), and a system-wide file would leak
+into every other installation and test run on the host.
 
 Every key can be set in all three places; the environment wins so that a
 container or systemd unit can override one value without a file.  Values
@@ -231,22 +239,58 @@ def _validate(s: Settings) -> None:
         raise bad("log_format", "must be 'text' or 'json'")
 
 
+def user_config_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """``$XDG_CONFIG_HOME/authsvc/authsvc.toml`` (``~/.config/...``), or None without a home."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CONFIG_HOME", "")
+    if not os.path.isabs(base):  # unset, empty or relative: the XDG default
+        home = environ.get("HOME", "")
+        if not home:
+            return None
+        base = os.path.join(home, ".config")
+    return Path(base, "authsvc", "authsvc.toml")
+
+
+def config_file(environ: Mapping[str, str] | None = None) -> str | None:
+    """The settings file in force: ``AUTHSVC_CONFIG`` if it is set (empty: none at all), else the
+    user's :func:`user_config_path` if that file exists, else None (defaults and environment)."""
+    environ = os.environ if environ is None else environ
+    if "AUTHSVC_CONFIG" in environ:
+        return environ["AUTHSVC_CONFIG"] or None
+    path = user_config_path(environ)
+    return str(path) if path is not None and path.is_file() else None
+
+
+def describe_source(environ: Mapping[str, str] | None = None) -> str:
+    """Where settings come from, for messages that must say which installation they are about."""
+    found = config_file(environ)
+    if found:
+        return f"settings from {found} and the environment"
+    environ = os.environ if environ is None else environ
+    if "AUTHSVC_CONFIG" in environ:
+        return "settings from defaults and the environment: AUTHSVC_CONFIG is empty"
+    searched = user_config_path(environ)
+    return ("settings from defaults and the environment: no AUTHSVC_CONFIG"
+            + (f", no {searched}" if searched else ""))
+
+
 def load(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Build validated settings from defaults, the config file, the environment and ``overrides``."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    config_file = environ.get("AUTHSVC_CONFIG")
-    if config_file:
+    path = config_file(environ)
+    if path:
+        label = "AUTHSVC_CONFIG" if environ.get("AUTHSVC_CONFIG") else "settings file"
         try:
-            with open(config_file, "rb") as fh:
+            with open(path, "rb") as fh:
                 from_file = tomllib.load(fh)
         except OSError as exc:
-            raise SettingsError(f"AUTHSVC_CONFIG: cannot read {config_file}: {exc.strerror}") from None
+            raise SettingsError(f"{label}: cannot read {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"AUTHSVC_CONFIG: {config_file} is not valid TOML: {exc}") from None
+            raise SettingsError(f"{label}: {path} is not valid TOML: {exc}") from None
         for key, value in from_file.items():
             if key not in _FIELDS:
-                raise SettingsError(f"setting {key!r} in {config_file} is not a known setting")
+                raise SettingsError(f"setting {key!r} in {path} is not a known setting")
             values[key] = _convert(key, value)
     for name, value in environ.items():
         if name.startswith("AUTHSVC_") and name != "AUTHSVC_CONFIG":

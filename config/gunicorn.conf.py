@@ -39,10 +39,40 @@ control_socket_disable = True
 # set here, in the master, before any worker (or --preload) loads the app.  Unset, a fresh private
 # (0700) directory is made and removed at exit; an operator's own directory is kept but emptied at
 # start, since files of a previous run would be added to this one's counts.
+#
+# A master killed with SIGKILL (an OOM kill, `kill -9`, a test's fault injection) never runs
+# on_exit, so its directory would stay in the temporary directory for ever.  The directory's mark
+# names the master (pid and start time, so a reused pid is not mistaken for it), and every start
+# removes the directories of masters that no longer run.
 _OWN_DIR_MARK = ".made-by-gunicorn-conf"
+_OWN_DIR_PREFIX = "authsvc-metrics-"
+
+
+def _started(pid: str) -> str:
+    """The start time of process ``pid`` (field 22 of /proc/PID/stat), or '' if it does not run."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _remove_dead_masters_dirs() -> None:
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), _OWN_DIR_PREFIX + "*")):
+        try:
+            with open(os.path.join(path, _OWN_DIR_MARK)) as fh:
+                pid, _, started = fh.read().split("\n")[0].partition(" ")
+        except OSError:
+            continue  # not made here, another user's, or being made right now
+        if pid.isdigit() and started and _started(pid) != started:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    _made = tempfile.mkdtemp(prefix="authsvc-metrics-")
-    open(os.path.join(_made, _OWN_DIR_MARK), "w").close()
+    _remove_dead_masters_dirs()
+    _made = tempfile.mkdtemp(prefix=_OWN_DIR_PREFIX)
+    with open(os.path.join(_made, _OWN_DIR_MARK), "w") as _mark:
+        _mark.write(f"{os.getpid()} {_started(str(os.getpid()))}\n")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _made
 
 

@@ -7,7 +7,10 @@ same tests prove both backends.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 
 import pytest
@@ -20,6 +23,14 @@ from authsvc.services.access import accounts, projects
 from authsvc.store import schema
 from authsvc.store.models import db
 from tests.support.units import call
+
+# The CLI and the server read ~/.config/authsvc/authsvc.toml when no AUTHSVC_CONFIG is set
+# (authsvc/settings.py), and deploy/local/up.sh writes one there: a developer's local stack must
+# not reach the tests, nor the processes they start (which inherit this), so the session gets an
+# empty configuration directory of its own.
+_CONFIG_HOME = tempfile.mkdtemp(prefix="authsvc-test-config-")
+os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
+atexit.register(shutil.rmtree, _CONFIG_HOME, True)
 
 FAST_BCRYPT = 4
 PASSWORDS = {"root": "root-pass-1", "alice": "alice-pass-1", "bob": "bob-pass-1", "carol": "carol-pass-1",

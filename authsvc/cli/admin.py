@@ -14,7 +14,7 @@ from .common import fail, with_app
 
 
 @click.command()
-@with_app(check_schema=False)
+@with_app(check_schema=False, creates_database=True)
 def init(uow) -> None:
     """Create or upgrade the database schema and create the signing key if absent.
 
@@ -35,7 +35,7 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
-@with_app(check_schema=False)
+@with_app(check_schema=False, creates_database=True)
 def db_upgrade(uow) -> None:
     """Apply pending schema migrations, keeping every stored row."""
     schema.upgrade(db.engine)
@@ -45,15 +45,33 @@ def db_upgrade(uow) -> None:
 @db_group.command("check")
 @click.option("--wait", type=click.IntRange(0, 3600), default=0, show_default=True, metavar="SECONDS",
               help="Keep checking this long (the database starting, another instance migrating).")
-@with_app(check_schema=False)
-def db_check(uow, wait: int) -> None:
+def db_check(wait: int) -> None:
     """Exit 0 once the schema is exactly what this release needs, 1 otherwise.
 
     For start-up ordering: an init container or ExecStartPre that must not start workers
     before the migration (run once, elsewhere) has finished.
     """
-    from sqlalchemy.exc import DBAPIError
     deadline = time.monotonic() + wait
+    _wait_for_sqlite_file(deadline)
+    _check_until(deadline)
+
+
+def _wait_for_sqlite_file(deadline: float) -> None:
+    """A SQLite file that another process has yet to create is waited for like a schema being
+    migrated -- without creating it here (only init, db upgrade and restore make a database)."""
+    from ..settings import SettingsError, load
+    try:
+        settings = load()
+    except SettingsError:
+        return  # with_app reports it
+    path = Path(settings.data_dir, "authsvc.db")
+    while not settings.database_url and not path.exists() and time.monotonic() < deadline:
+        time.sleep(1)  # polling interval while another process initialises
+
+
+@with_app(check_schema=False)
+def _check_until(uow, deadline: float) -> None:
+    from sqlalchemy.exc import DBAPIError
     while True:
         try:
             current, problem = schema.current_revision(db.engine), None
@@ -94,7 +112,7 @@ def backup(uow, destination: Path) -> None:
 @click.command()
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Replace existing files (the data directory is not empty).")
-@with_app(check_schema=False)
+@with_app(check_schema=False, creates_database=True)
 def restore(uow, source: Path, overwrite: bool) -> None:
     """Put a backup made by 'authsvc backup' back, with authsvc stopped; then upgrade the schema."""
     manifest = backup_service.restore(uow, source, overwrite=overwrite)

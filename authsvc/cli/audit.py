@@ -12,9 +12,15 @@ from ..store.models import utcnow
 from .common import emit, json_option, parse_age, with_app
 
 
-@click.group("audit")
-def audit_group() -> None:
-    """Token grants, failed logins and administrative changes."""
+@click.group("audit", invoke_without_command=True)
+@click.pass_context
+def audit_group(ctx: click.Context) -> None:
+    """Token grants, failed logins and administrative changes.
+
+    Alone, 'authsvc audit' lists the latest events (as 'audit list' does with its defaults).
+    """
+    if ctx.invoked_subcommand is None:  # the useful default is what happened last, not the help
+        ctx.invoke(audit_list)
 
 
 @audit_group.command("list")

@@ -3,14 +3,26 @@
 #   authsvc (gunicorn)  http://127.0.0.1:$AUTH_PORT/token     (default 5001)
 #   docker-registry     http://127.0.0.1:$REGISTRY_PORT        (default 5000), trusting authsvc
 #   a docker daemon     the running one, or one started here if none answers
-# plus the system administrator "admin".  Safe to re-run: what runs is left running
-# (restarted only if its configuration changed).  Stop with deploy/local/down.sh.
+# plus the system administrator "admin", and the repository inventory: the registry notifies
+# authsvc of pushes and deletes with a generated secret (STACK_DIR/notification-secret, 0600).
+#
+# Settings: STACK_DIR/authsvc.toml, the one file gunicorn and the CLI both read.  up.sh writes
+# the stack's own keys into it and keeps the rest; AUTHSVC_<KEY>=value deploy/local/up.sh writes a
+# key in (AUTHSVC_NOTIFICATION_SECRET replaces the kept secret).  The authsvc CLI finds the file
+# without env.sh: up.sh links it as ~/.config/authsvc/authsvc.toml (XDG_CONFIG_HOME), where the
+# CLI looks when AUTHSVC_CONFIG is unset.
+#
+# Safe to re-run: what runs is left running, and whatever a changed setting reaches is restarted
+# (authsvc when its settings file changed, the registry when its generated config did), saying so.
+# Stop with deploy/local/down.sh.
 #
 # Options (environment): STACK_DIR, REGISTRY_PORT, AUTH_PORT, DOCKER_HOST (see lib.sh),
 #   ADMIN_PASSWORD  password for a newly created admin (default: generated, saved in
 #                   STACK_DIR/admin-password, mode 0600)
 #   AUTH_WORKERS    gunicorn worker count (default: config/gunicorn.conf.py, 2 x CPUs + 1)
 #   UP_TIMEOUT      seconds to wait for each component to become ready (default 90)
+#   CLI_CONFIG      where to link the settings for the CLI (default
+#                   ${XDG_CONFIG_HOME:-~/.config}/authsvc/authsvc.toml; "none": nowhere)
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR
@@ -32,10 +44,10 @@ trap_fail() {
 # an existing one, possibly chosen by the user, keeps its mode.
 # shellcheck disable=SC2174  # only the state directory itself needs to be private
 [ -d "$STATE" ] || mkdir -p -m 0700 "$STATE"
-export AUTHSVC_DATA_DIR="$STATE/authsvc"
-export AUTHSVC_REALM="http://127.0.0.1:$AUTH_PORT/token"
-export AUTHSVC_REGISTRY_HOST="127.0.0.1:$REGISTRY_PORT"  # for `authsvc pull-secret`
 AUTHSVC="$REPO/.venv/bin/authsvc"
+PY="$REPO/.venv/bin/python"
+CONFIG="$STATE/authsvc.toml"
+REALM="http://127.0.0.1:$AUTH_PORT/token"
 TMPLOG=$(mktemp "${TMPDIR:-/tmp}/authsvc-up.XXXXXX")
 # shellcheck disable=SC2154  # status is assigned inside the trap
 trap 'status=$?; rm -f "$TMPLOG"; [ $status -eq 0 ] || trap_fail' EXIT
@@ -83,7 +95,7 @@ ensure_running() {
             echo "$name: already running (pid $pid)"
             return
         fi
-        echo "$name: configuration changed, restarting"
+        echo "$name: ${CHANGE_NOTE:-configuration changed}: restarting"
         stop "$name" >/dev/null || true
     fi
     rm -f "$STATE/$name.pid"
@@ -108,6 +120,43 @@ for svc in registry:$REGISTRY_PORT:REGISTRY_PORT authsvc:$AUTH_PORT:AUTH_PORT; d
     fi
 done
 
+# --- settings: one file for the server and the CLI -------------------------------------
+# The notification secret is kept beside the admin password; a given one replaces it
+# (stack_settings.py writes it, once it is known to be valid).
+SECRET_FILE="$STATE/notification-secret"
+if [ -z "${AUTHSVC_NOTIFICATION_SECRET+set}" ] && [ ! -f "$SECRET_FILE" ]; then
+    (umask 077 && "$PY" -c 'import secrets; print(secrets.token_hex(32))' >"$SECRET_FILE.new")
+    mv "$SECRET_FILE.new" "$SECRET_FILE"
+fi
+changed_settings=$("$PY" "$REPO/deploy/local/stack_settings.py" "$CONFIG" "data_dir=$STATE/authsvc" \
+    "realm=$REALM" "registry_host=127.0.0.1:$REGISTRY_PORT" "notification_secret_file=$SECRET_FILE") \
+    || exit 1
+[ -z "$changed_settings" ] || echo "settings: $CONFIG: changed $changed_settings"
+chmod 0600 "$SECRET_FILE" "$CONFIG"
+# From here on every authsvc command (and gunicorn) reads the file, and nothing else.
+while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^AUTHSVC_' || true)
+export AUTHSVC_CONFIG="$CONFIG"
+
+# The CLI finds the file where it looks without AUTHSVC_CONFIG: a link, replaced only if it is
+# up.sh's (a link to some stack's authsvc.toml), never a file someone wrote.
+CLI_CONFIG=${CLI_CONFIG-${XDG_CONFIG_HOME:-$HOME/.config}/authsvc/authsvc.toml}
+cli_note="authsvc CLI: AUTHSVC_CONFIG=$CONFIG (CLI_CONFIG=none)"
+if [ "$CLI_CONFIG" != none ]; then
+    if [ -L "$CLI_CONFIG" ] && [ "$(readlink "$CLI_CONFIG")" = "$CONFIG" ]; then
+        cli_note="authsvc CLI: reads $CLI_CONFIG -> $CONFIG"
+    elif [ ! -e "$CLI_CONFIG" ] && [ ! -L "$CLI_CONFIG" ] \
+            || { [ -L "$CLI_CONFIG" ] && [[ $(readlink "$CLI_CONFIG") == */authsvc.toml ]] \
+                 && { [ ! -e "$CLI_CONFIG" ] || head -n 1 "$CLI_CONFIG" | grep -q 'deploy/local/up.sh'; }; }; then
+        mkdir -p "$(dirname "$CLI_CONFIG")"
+        ln -sfn "$CONFIG" "$CLI_CONFIG"
+        cli_note="authsvc CLI: now reads $CLI_CONFIG -> $CONFIG"
+        echo "$cli_note"
+    else
+        cli_note="authsvc CLI: $CLI_CONFIG is not up.sh's, left alone; use AUTHSVC_CONFIG=$CONFIG"
+        echo "$cli_note"
+    fi
+fi
+
 # --- authsvc: database, signing key, admin user ----------------------------------
 quiet "$AUTHSVC" init
 
@@ -126,23 +175,30 @@ if ! "$AUTHSVC" user list --json | "$REPO/.venv/bin/python" -c \
     echo "authsvc: created system administrator 'admin'"
 fi
 
-# --- registry ----------------------------------------------------------------------
-mkdir -p "$STATE/registry-data"
-"$AUTHSVC" registry-config --full --addr "127.0.0.1:$REGISTRY_PORT" \
-    --storage "$STATE/registry-data" >"$STATE/registry.yml.new"
-mv "$STATE/registry.yml.new" "$STATE/registry.yml"
-ensure_running registry "$REGISTRY_PORT" \
-    "registry 127.0.0.1:$REGISTRY_PORT $(sha256sum <"$STATE/registry.yml" | cut -d' ' -f1)" \
-    /usr/bin/docker-registry serve "$STATE/registry.yml"
-registry_pid=$STARTED_PID
-
 # --- authsvc under gunicorn ----------------------------------------------------------
 gunicorn_args=(-c config/gunicorn.conf.py -b "127.0.0.1:$AUTH_PORT")
 if [ -n "${AUTH_WORKERS:-}" ]; then gunicorn_args+=(-w "$AUTH_WORKERS"); fi
+if [ -n "$changed_settings" ]; then CHANGE_NOTE="settings changed ($changed_settings)"
+else CHANGE_NOTE="its command line or settings file $CONFIG changed since it started"; fi
 ensure_running authsvc "$AUTH_PORT" \
-    "authsvc ${gunicorn_args[*]} realm=$AUTHSVC_REALM data=$AUTHSVC_DATA_DIR" \
+    "authsvc ${gunicorn_args[*]} config=$CONFIG $(sha256sum <"$CONFIG" | cut -d' ' -f1)" \
     "$REPO/.venv/bin/gunicorn" "${gunicorn_args[@]}" 'authsvc:create_app()'
 authsvc_pid=$STARTED_PID
+
+# --- registry ----------------------------------------------------------------------
+mkdir -p "$STATE/registry-data"
+(umask 077 && "$AUTHSVC" registry-config --full --addr "127.0.0.1:$REGISTRY_PORT" \
+    --storage "$STATE/registry-data" >"$STATE/registry.yml.new")  # holds the secrets: 0600
+mv "$STATE/registry.yml.new" "$STATE/registry.yml"
+CHANGE_NOTE="its configuration $STATE/registry.yml changed"
+# The registry reads every REGISTRY_* variable as a config override: a podman user's
+# REGISTRY_AUTH_FILE (or our own REGISTRY_PORT) must not reach it.
+unset_registry_vars=()
+while IFS= read -r name; do unset_registry_vars+=(-u "$name"); done < <(compgen -e | grep '^REGISTRY_' || true)
+ensure_running registry "$REGISTRY_PORT" \
+    "registry 127.0.0.1:$REGISTRY_PORT $(sha256sum <"$STATE/registry.yml" | cut -d' ' -f1)" \
+    env "${unset_registry_vars[@]}" /usr/bin/docker-registry serve "$STATE/registry.yml"
+registry_pid=$STARTED_PID
 
 # --- docker daemon -------------------------------------------------------------------
 docker_ok() { DOCKER_HOST=$DOCKER_HOST_EFFECTIVE timeout 20 docker info >/dev/null 2>&1; }
@@ -188,7 +244,7 @@ registry_ready() {
     headers=$(curl -s --max-time 2 -o /dev/null -D - "http://127.0.0.1:$REGISTRY_PORT/v2/" 2>/dev/null \
               | tr -d '\r') || return 1
     grep -q '^HTTP/[0-9.]* 401' <<<"$headers" \
-        && grep -qiF "www-authenticate: Bearer realm=\"$AUTHSVC_REALM\"" <<<"$headers"
+        && grep -qiF "www-authenticate: Bearer realm=\"$REALM\"" <<<"$headers"
 }
 wait_for authsvc "$authsvc_pid" "$STATE/authsvc.log" authsvc_ready
 wait_for registry "$registry_pid" "$STATE/registry.log" registry_ready
@@ -196,10 +252,9 @@ wait_for "docker daemon" "$dockerd_pid" "$STATE/dockerd.log" docker_ok
 
 # --- a file to source for the CLI --------------------------------------------------------
 {
-    echo "# source this file to use the local stack's authsvc CLI (written by deploy/local/up.sh)"
-    printf 'export AUTHSVC_DATA_DIR=%q\n' "$AUTHSVC_DATA_DIR"
-    printf 'export AUTHSVC_REALM=%q\n' "$AUTHSVC_REALM"
-    printf 'export AUTHSVC_REGISTRY_HOST=%q\n' "$AUTHSVC_REGISTRY_HOST"
+    echo "# source this file to use the local stack's authsvc CLI (written by deploy/local/up.sh);"
+    echo "# needed only beside another stack: the CLI reads $CLI_CONFIG by itself"
+    printf 'export AUTHSVC_CONFIG=%q\n' "$CONFIG"
     # shellcheck disable=SC2016  # $PATH is expanded when env.sh is sourced
     printf 'export PATH=%q:"$PATH"\n' "$REPO/.venv/bin"
     if [ -n "${DOCKER_HOST:-}" ]; then printf 'export DOCKER_HOST=%q\n' "$DOCKER_HOST"; fi
@@ -219,21 +274,17 @@ else down_cmd="$REPO/deploy/local/down.sh"; fi
 cat <<MSG
 
 Local stack is up (state, logs, pid files in $STATE):
-  registry  http://$R  ->  token realm $AUTHSVC_REALM
+  registry  http://$R  ->  token realm $REALM
+  inventory the registry notifies authsvc (secret in $SECRET_FILE)
   docker    $DOCKER_HOST_EFFECTIVE
+  $cli_note
 
 Log in as the system administrator "admin"
   $pw_note
   ${DOCKER_HOST:+export DOCKER_HOST=$DOCKER_HOST; }docker login $R -u admin
 
-Walkthrough (images live in projects: $R/PROJECT/REPO:TAG):
-  source $STATE/env.sh   # authsvc CLI on PATH, pointed at this stack
-  authsvc project create demo --owner admin
-  mkdir -p /tmp/hello && echo hello > /tmp/hello/hello.txt
-  tar -C /tmp/hello -c . | docker import - $R/demo/hello:1
-  docker push $R/demo/hello:1
-  docker rmi $R/demo/hello:1 && docker pull $R/demo/hello:1
-  authsvc user create alice && authsvc member add demo alice --role developer
+Walkthrough: README.md, "Walkthrough" (the CLI: export PATH="$REPO/.venv/bin:\$PATH")
+Check it all: authsvc doctor --registry http://$R --registry-config $STATE/registry.yml
 
 Stop: $down_cmd   (keeps the data; up.sh again resumes)
 MSG

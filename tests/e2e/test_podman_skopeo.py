@@ -8,6 +8,8 @@ which the seed reserves for maintainers and Project Admins.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .clients import skopeo_copy, skopeo_delete, skopeo_inspect
@@ -66,7 +68,12 @@ def test_maintainer_deletes_a_manifest_and_a_developer_cannot(stack):
     project = stack.project("priv", owner=owner, members={maintainer: "maintainer", dev: "developer"})
     ref = stack.push_image(project, "app", owner)
 
-    denied(skopeo_delete(stack, ref, dev), "a developer must not delete")
+    refused = denied(skopeo_delete(stack, ref, dev), "a developer must not delete")
+    # What docs/operations.md ("What a refusal looks like at the client") tells a puzzled user: the
+    # registry's 401 "authentication required", whose detail names the action the token lacked.
+    # (skopeo's log quotes the JSON body, hence the optional backslashes)
+    assert "authentication required" in refused.stderr, refused.stderr
+    assert re.search(r'\\?"Action\\?":\\?"delete', refused.stderr), refused.stderr
     ok(skopeo_inspect(stack, ref, owner), "the refused delete left the manifest in place")
     ok(skopeo_delete(stack, ref, maintainer), "a maintainer deletes")
     gone = skopeo_inspect(stack, ref, owner)

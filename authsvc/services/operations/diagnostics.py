@@ -68,7 +68,7 @@ def run_checks(*, environ: Mapping[str, str] | None = None, registry_url: str | 
             out += _challenge_checks(registry_url, None, timeout, ca_file)[0]
         return out
     s = state.settings
-    source = (environ if environ is not None else os.environ).get("AUTHSVC_CONFIG")
+    source = settings_module.config_file(environ)
     out.append(Check("config", OK, f"settings from {source or 'defaults'} and the environment; "
                      f"data_dir {s.data_dir}, issuer {s.issuer!r}, services {', '.join(s.services)}"))
     out += _database_checks(s)
@@ -78,7 +78,8 @@ def run_checks(*, environ: Mapping[str, str] | None = None, registry_url: str | 
         out += _registry_checks(registry_url, state, service, timeout, ca_file)
     if registry_config:
         from .diagnostics_registry_config import registry_config_checks
-        out += registry_config_checks(Path(registry_config), s, state.material, state.next_material)
+        out += registry_config_checks(Path(registry_config), s, state.material, state.next_material,
+                                      timeout=timeout, ca_file=ca_file)
     return out
 
 

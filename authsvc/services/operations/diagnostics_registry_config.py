@@ -7,6 +7,14 @@ given, and which certificates its ``rootcertbundle`` (and registry 3's
 from ``REGISTRY_AUTH_TOKEN_*`` environment variables override it and are
 not seen here, which the live ``--registry`` checks cover.
 
+Its ``notifications`` section says whether the registry feeds the repository inventory: an
+endpoint posting to our events path with our secret.  A registry that sends nothing leaves
+``authsvc repo list`` empty, and one whose secret we do not share (or that posts to an authsvc
+without ``notification_secret``) retries every event for ever; both are warnings, since images
+still push and pull.  When the file names such an endpoint, that endpoint is asked, with the
+registry's own header, to take an envelope without events (which changes nothing): the running
+authsvc may disagree with the settings doctor reads, e.g. one started before the secret was set.
+
 The file is parsed with PyYAML, not by hand: operators write registry
 configs in every YAML style (flow maps, anchors, quoting), and a doctor
 that misreads one would send them chasing a problem that is not there.
@@ -14,20 +22,26 @@ that misreads one would send them chasing a problem that is not there.
 
 from __future__ import annotations
 
+import hmac
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ...settings import Settings
 from ...signing import keys
 from ...signing.jwt import TokenSigner
+from ..inventory import EVENTS_PATH
+from . import registry_probe
 from .diagnostic_checks import FAIL, OK, SKIP, WARN, Check, certificates_in, missing_from
+from .registry_config import default_events_url
 
 REGENERATE = "compare with 'authsvc registry-config' (it prints the auth.token section that trusts us), then " \
              "restart the registry"
 
 
 def registry_config_checks(path: Path, s: Settings, material: keys.SigningMaterial | None,
-                           next_material: keys.SigningMaterial | None) -> list[Check]:
+                           next_material: keys.SigningMaterial | None, *, timeout: float = 5.0,
+                           ca_file: str | None = None) -> list[Check]:
     import yaml
 
     try:
@@ -54,6 +68,7 @@ def registry_config_checks(path: Path, s: Settings, material: keys.SigningMateri
                             f"services {list(s.services)}", f"set auth.token.service to {s.services[0]!r}, or "
                             f"add {service!r} to our services setting"))
     checks.append(_same("registry-config-issuer", "issuer", token.get("issuer"), s.issuer, "issuer"))
+    checks.append(notifications_check(config, s, timeout=timeout, ca_file=ca_file))
     if material is None:
         checks.append(Check("registry-config-bundle", SKIP, "our signing key did not load"))
         return checks
@@ -118,3 +133,73 @@ def _jwks(config_path: Path, value, s: Settings, material, next_material) -> Che
         return Check("registry-config-jwks", FAIL, f"JWKS {path} lacks our {' and '.join(missing)} key id",
                      fix)
     return Check("registry-config-jwks", OK, f"JWKS {path} holds our key id(s)")
+
+
+SET_SECRET = ("set notification_secret (16+ printable characters, e.g. `openssl rand -hex 32`; the same on every "
+              "instance) and restart authsvc, then regenerate the registry's config with 'authsvc registry-config' "
+              "(it adds the notifications endpoint) and restart the registry")
+
+
+def notifications_check(config: dict, s: Settings, *, timeout: float = 5.0, ca_file: str | None = None) -> Check:
+    """Does this registry config feed the repository inventory, and would authsvc take what it sends?"""
+    name = "registry-config-notifications"
+    section = config.get("notifications")
+    endpoints = section.get("endpoints") if isinstance(section, dict) else None
+    ours = [e for e in endpoints or [] if isinstance(e, dict)
+            and urlsplit(str(e.get("url") or "")).path.rstrip("/").endswith(EVENTS_PATH)]
+    if not ours:
+        why = ("although our notification_secret is set" if s.notification_secret
+               else "and our notification_secret is not set")
+        return Check(name, WARN, f"the registry sends no notifications to authsvc (no endpoint posting to "
+                     f"{default_events_url(s)}) {why}: the repository inventory ('authsvc repo list', 'tag list') "
+                     "stays empty", SET_SECRET if not s.notification_secret else
+                     "regenerate the registry's config with 'authsvc registry-config' and restart the registry")
+    endpoint = ours[0]
+    url = str(endpoint["url"])
+    if endpoint.get("disabled") is True:
+        return Check(name, WARN, f"the registry's notifications endpoint {url} is disabled: the repository "
+                     "inventory stays empty", "remove 'disabled: true' and restart the registry")
+    header = _authorization(endpoint.get("headers"))
+    retries = "the registry retries every event for ever and the repository inventory stays empty"
+    if not s.notification_secret:
+        return Check(name, WARN, f"the registry posts notifications to {url}, but our notification_secret is "
+                     f"not set, so authsvc refuses them (404): {retries}",
+                     "set notification_secret to the secret after 'Bearer ' in the registry's Authorization "
+                     "header and restart authsvc (or " + SET_SECRET + ")")
+    if not hmac.compare_digest((header or "").encode("utf-8", "replace"),
+                               f"Bearer {s.notification_secret}".encode()):
+        return Check(name, WARN, f"the registry posts notifications to {url} with "
+                     f"{'another secret than' if header else 'no Authorization header, not'} our "
+                     f"notification_secret, so authsvc refuses them (401): {retries}",
+                     "regenerate the registry's config with 'authsvc registry-config' and restart the registry")
+    return _live(name, url, header, timeout, ca_file)
+
+
+def _live(name: str, url: str, header: str, timeout: float, ca_file: str | None) -> Check:
+    """The file agrees with our settings; ask the running authsvc, which may not (started before the
+    secret was set, or with another one)."""
+    try:
+        status = registry_probe.events_status(url, header, timeout=timeout, ca_file=ca_file)
+    except registry_probe.RegistryUnreachable as exc:
+        return Check(name, OK, f"the registry posts its notifications to {url} with our secret (that URL "
+                     f"does not answer from here, so the running authsvc was not asked: {exc})")
+    if 200 <= status < 300:
+        return Check(name, OK, f"the registry posts its notifications to {url} with our secret, and "
+                     "authsvc there accepts them")
+    what = {404: "has no notification_secret", 401: "has another notification_secret"}.get(
+        status, f"answers HTTP {status}")
+    return Check(name, WARN, f"the registry posts its notifications to {url} with our secret, but the authsvc "
+                 f"answering there {what}: the registry retries every event for ever and the repository "
+                 "inventory stays empty", "restart authsvc with these settings (it reads notification_secret "
+                 "only at start)")
+
+
+def _authorization(headers) -> str | None:
+    """The endpoint's Authorization header (a list of values in the registry's config, or one)."""
+    if not isinstance(headers, dict):
+        return None
+    for key, value in headers.items():
+        if str(key).lower() == "authorization":
+            value = value[0] if isinstance(value, list) and value else value
+            return str(value) if isinstance(value, str) else None
+    return None

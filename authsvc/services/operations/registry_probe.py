@@ -122,8 +122,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _get(url: str, headers: dict[str, str], timeout: float, ca_file: str | None):
-    """(status, headers, body) of a GET; HTTP error statuses are answers, not exceptions."""
+def _get(url: str, headers: dict[str, str], timeout: float, ca_file: str | None, data: bytes | None = None):
+    """(status, headers, body) of a GET (a POST of ``data``); HTTP error statuses are answers, not
+    exceptions."""
     context = None
     if url.startswith("https:"):
         try:
@@ -131,7 +132,7 @@ def _get(url: str, headers: dict[str, str], timeout: float, ca_file: str | None)
         except (OSError, ssl.SSLError) as exc:
             raise RegistryUnreachable(f"cannot use CA file {ca_file}: {_reason(exc)}") from None
     opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect)
-    request = urllib.request.Request(url, headers={"User-Agent": "authsvc-doctor", **headers})
+    request = urllib.request.Request(url, data=data, headers={"User-Agent": "authsvc-doctor", **headers})
     try:
         with opener.open(request, timeout=timeout) as response:
             return response.status, response.headers, response.read(_BODY_LIMIT)
@@ -190,3 +191,19 @@ def token_accepted(registry_url: str, token: str, *, timeout: float = 5.0,
         pass
     what = "rejected" if status == 401 else "unexpected answer"
     return False, f"{what} (HTTP {status})" + (f": {', '.join(said)}" if said else "")
+
+
+#: A notification envelope without events: authsvc checks the secret, then applies nothing.
+EMPTY_EVENTS = b'{"events": []}'
+
+
+def events_status(events_url: str, authorization: str, *, timeout: float = 5.0, ca_file: str | None = None) -> int:
+    """The HTTP status authsvc's notifications endpoint answers to what the registry sends (its own
+    ``Authorization`` header) with an envelope that changes nothing: 200 accepted, 401 another
+    secret, 404 notifications off.  Raises :class:`RegistryUnreachable` without an answer."""
+    if urlsplit(events_url).scheme not in ("http", "https"):
+        raise RegistryUnreachable(f"{events_url!r} is not an http:// or https:// URL")
+    status, _, _ = _get(events_url, {"Authorization": authorization,
+                                     "Content-Type": "application/vnd.docker.distribution.events.v1+json"},
+                        timeout, ca_file, data=EMPTY_EVENTS)
+    return status
