@@ -34,6 +34,8 @@ PORT_TAKEN = ("address already in use", "connection in use")
 #: The registry's notifications carry it (registry-config writes it into the registry's config), so
 #: authsvc keeps the repository inventory of every push and delete the suite makes.
 NOTIFICATION_SECRET = "e2e-registry-notifications-secret"
+#: One counter for every stack of the session (see :meth:`Stack.unique`).
+_NAMES = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class Stack:
         self.registry_port = 0
         self.gunicorn: Service | None = None
         self.registry: Service | None = None
-        self._counter = itertools.count(1)
+        self._counter = _NAMES
 
     # -- wiring -------------------------------------------------------------
 
@@ -197,7 +199,11 @@ class Stack:
         return result
 
     def unique(self, base: str) -> str:
-        """Names are unique per session, so tests can share one stack and stay independent."""
+        """Names are unique per session, so tests can share one stack and stay independent.  The
+        counter is shared by every stack: the registry generations each have their own, but share
+        dockerd and podman, whose caches must never hold an image another stack made under the
+        same name (docker would skip the download of a pull, and with it the record of where a
+        layer came from that a cross-repository mount needs)."""
         return f"{base}{next(self._counter)}"
 
     def user(self, base: str, *, admin: bool = False) -> User:
