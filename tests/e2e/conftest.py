@@ -129,8 +129,8 @@ def dockerd(e2e_root: Path) -> Iterator[DockerDaemon]:
 
 @pytest.fixture
 def docker(stack: Stack, dockerd: DockerDaemon) -> Callable[[], Docker]:
-    """A factory of docker CLIs, each with a fresh DOCKER_CONFIG: one per user in a test.  Under the
-    stack's own directory: ``stack.unique`` counts per stack, and each generation has its own."""
+    """A factory of docker CLIs, each with a fresh DOCKER_CONFIG: one per user in a test, kept
+    under the stack's own directory with the rest of that generation's state."""
     return lambda: Docker(stack, dockerd, stack.root / "docker-config" / stack.unique("c"))
 
 

@@ -2,10 +2,10 @@
 
 ``Stack`` owns authsvc (gunicorn, two workers, so that a change made by the
 CLI must reach a worker that did not make it) and a registry of one generation
-(``registries.py``: Debian's docker-registry 2.8.2 or distribution 3.1.1),
-``serve``-d with the config ``authsvc registry-config --full --registry-version N``
-prints, exactly as an operator would wire them.  Users, projects and members are seeded through the real
-``authsvc`` CLI with the same environment, never by writing to the database.
+(``registries.py``: Debian's docker-registry 2.8.2 or distribution 3.1.1) serving
+the config ``authsvc registry-config --full --registry-version N`` prints, exactly
+as an operator would wire them.  Users, projects and members are seeded through the
+real ``authsvc`` CLI with the same environment, never by writing to the database.
 
 ``DockerDaemon`` is a private dockerd (and the containerd it starts, which
 ``ctr`` talks to), so the suite never touches a docker the machine already runs.
@@ -57,6 +57,14 @@ def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
            if not k.startswith("AUTHSVC_") and k != "GUNICORN_CMD_ARGS"}
     env.update(extra or {})
     return env
+
+
+def registry_environ(generation: Generation) -> dict[str, str]:
+    """A registry's environment.  It reads every ``REGISTRY_*`` variable as configuration
+    (deploy/local/up.sh itself uses REGISTRY_PORT): none of the caller's may reach it, only
+    its generation's own settings."""
+    env = {k: v for k, v in clean_environ().items() if not k.startswith("REGISTRY_")}
+    return {**env, **dict(generation.environ)}
 
 
 class Stack:
@@ -141,10 +149,7 @@ class Stack:
 
     @property
     def registry_environ(self) -> dict[str, str]:
-        """The registry reads every ``REGISTRY_*`` variable as configuration (deploy/local/up.sh
-        itself uses REGISTRY_PORT): none of the caller's may reach it, only its generation's own."""
-        env = {k: v for k, v in clean_environ().items() if not k.startswith("REGISTRY_")}
-        return {**env, **dict(self.generation.environ)}
+        return registry_environ(self.generation)
 
     def registry_config(self, *args: str) -> str:
         """``authsvc registry-config --full`` for this stack's registry generation."""
