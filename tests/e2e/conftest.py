@@ -128,16 +128,17 @@ def dockerd(e2e_root: Path) -> Iterator[DockerDaemon]:
 
 
 @pytest.fixture
-def docker(stack: Stack, dockerd: DockerDaemon, e2e_root: Path) -> Callable[[], Docker]:
-    """A factory of docker CLIs, each with a fresh DOCKER_CONFIG: one per user in a test."""
-    return lambda: Docker(stack, dockerd, e2e_root / "docker-config" / stack.unique("c"))
+def docker(stack: Stack, dockerd: DockerDaemon) -> Callable[[], Docker]:
+    """A factory of docker CLIs, each with a fresh DOCKER_CONFIG: one per user in a test, kept
+    under the stack's own directory with the rest of that generation's state."""
+    return lambda: Docker(stack, dockerd, stack.root / "docker-config" / stack.unique("c"))
 
 
 @pytest.fixture(scope="session")
 def podman_root(e2e_root: Path) -> Path:
     require_binaries("podman")
     root = e2e_root / "podman"
-    for sub in ("root", "run", "tmp", "auth"):
+    for sub in ("root", "run", "tmp"):
         (root / sub).mkdir(parents=True)
     return root
 
@@ -146,4 +147,6 @@ def podman_root(e2e_root: Path) -> Path:
 def podman(stack: Stack, podman_root: Path) -> Callable[[], Podman]:
     """A factory of podman CLIs sharing storage, each with its own --authfile."""
     binary = require_binaries("podman")["podman"]
-    return lambda: Podman(stack, binary, podman_root, podman_root / "auth" / f"{stack.unique('a')}.json")
+    auth = stack.root / "podman-auth"  # per stack, as for docker's configs above
+    auth.mkdir(exist_ok=True)
+    return lambda: Podman(stack, binary, podman_root, auth / f"{stack.unique('a')}.json")

@@ -2,10 +2,10 @@
 
 ``Stack`` owns authsvc (gunicorn, two workers, so that a change made by the
 CLI must reach a worker that did not make it) and a registry of one generation
-(``registries.py``: Debian's docker-registry 2.8.2 or distribution 3.1.1),
-``serve``-d with the config ``authsvc registry-config --full --registry-version N``
-prints, exactly as an operator would wire them.  Users, projects and members are seeded through the real
-``authsvc`` CLI with the same environment, never by writing to the database.
+(``registries.py``: Debian's docker-registry 2.8.2 or distribution 3.1.1) serving
+the config ``authsvc registry-config --full --registry-version N`` prints, exactly
+as an operator would wire them.  Users, projects and members are seeded through the
+real ``authsvc`` CLI with the same environment, never by writing to the database.
 
 ``DockerDaemon`` is a private dockerd (and the containerd it starts, which
 ``ctr`` talks to), so the suite never touches a docker the machine already runs.
@@ -34,6 +34,8 @@ PORT_TAKEN = ("address already in use", "connection in use")
 #: The registry's notifications carry it (registry-config writes it into the registry's config), so
 #: authsvc keeps the repository inventory of every push and delete the suite makes.
 NOTIFICATION_SECRET = "e2e-registry-notifications-secret"
+#: One counter for every stack of the session (see :meth:`Stack.unique`).
+_NAMES = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,14 @@ def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def registry_environ(generation: Generation) -> dict[str, str]:
+    """A registry's environment.  It reads every ``REGISTRY_*`` variable as configuration
+    (deploy/local/up.sh itself uses REGISTRY_PORT): none of the caller's may reach it, only
+    its generation's own settings."""
+    env = {k: v for k, v in clean_environ().items() if not k.startswith("REGISTRY_")}
+    return {**env, **dict(generation.environ)}
+
+
 class Stack:
     """authsvc + registry on free local ports, with all state under ``root``."""
 
@@ -75,7 +85,7 @@ class Stack:
         self.registry_port = 0
         self.gunicorn: Service | None = None
         self.registry: Service | None = None
-        self._counter = itertools.count(1)
+        self._counter = _NAMES
 
     # -- wiring -------------------------------------------------------------
 
@@ -139,10 +149,7 @@ class Stack:
 
     @property
     def registry_environ(self) -> dict[str, str]:
-        """The registry reads every ``REGISTRY_*`` variable as configuration (deploy/local/up.sh
-        itself uses REGISTRY_PORT): none of the caller's may reach it, only its generation's own."""
-        env = {k: v for k, v in clean_environ().items() if not k.startswith("REGISTRY_")}
-        return {**env, **dict(self.generation.environ)}
+        return registry_environ(self.generation)
 
     def registry_config(self, *args: str) -> str:
         """``authsvc registry-config --full`` for this stack's registry generation."""
@@ -197,7 +204,11 @@ class Stack:
         return result
 
     def unique(self, base: str) -> str:
-        """Names are unique per session, so tests can share one stack and stay independent."""
+        """Names are unique per session, so tests can share one stack and stay independent.  The
+        counter is shared by every stack: the registry generations each have their own, but share
+        dockerd and podman, whose caches must never hold an image another stack made under the
+        same name (docker would skip the download of a pull, and with it the record of where a
+        layer came from that a cross-repository mount needs)."""
         return f"{base}{next(self._counter)}"
 
     def user(self, base: str, *, admin: bool = False) -> User:

@@ -32,7 +32,7 @@ from tests.unit.test_registry_compat import ISSUER, REPO, SERVICE, issue, resign
 
 from .processes import Service, free_port, http_status
 from .registries import REGISTRY2, REGISTRY3, Generation
-from .stack import STARTUP_TIMEOUT, clean_environ
+from .stack import STARTUP_TIMEOUT, registry_environ
 
 pytestmark = pytest.mark.e2e
 
@@ -82,8 +82,8 @@ def start_registry(root: Path, generation: Generation, binary: str, token: dict)
               "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
               "http": {"addr": f"127.0.0.1:{port}"}, "auth": {"token": token}}
     (root / "config.yml").write_text(yaml.safe_dump(config))
-    env = {k: v for k, v in clean_environ(dict(generation.environ)).items() if not k.startswith("REGISTRY_")}
-    service = Service(f"registry ({generation.id})", [binary, "serve", str(root / "config.yml")], env=env,
+    service = Service(f"registry ({generation.id})", [binary, "serve", str(root / "config.yml")],
+                      env=registry_environ(generation),
                       log_path=root / "registry.log").start()
     service.wait_ready(lambda: http_status(f"http://127.0.0.1:{port}/v2/") == 401, timeout=STARTUP_TIMEOUT,
                        what="GET /v2/ answered 401")
