@@ -67,11 +67,13 @@ class KeptConnectionReads:
         if prepared is None:
             prepared = self._prepared[id(statement)] = self._prepare(statement)
         arguments = tuple(params[name] for name in prepared.positions) if prepared.positions else params
-        connection = self._connection()
+        connection = None
         try:
+            connection = self._connection()  # a new one may fail to connect: the same error
             fetched = connection.driver_connection.execute(prepared.sql, arguments).fetchall()
         except BaseException as exc:  # a driver error, or the request deadline mid-read
-            self._drop(connection)
+            if connection is not None:
+                self._drop(connection)
             if isinstance(exc, self.dialect.loaded_dbapi.Error):
                 raise DBAPIError.instance(prepared.sql, None, exc, self.dialect.loaded_dbapi.Error,
                                           hide_parameters=True, dialect=self.dialect) from exc

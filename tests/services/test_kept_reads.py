@@ -53,6 +53,17 @@ def test_timestamps_come_back_as_datetimes(seeded_units, kept):
     assert queries.robot_by_login(kept, "priv", "ci").expires_at == expiry
 
 
+def test_a_database_that_cannot_be_reached_is_an_sqlalchemy_error(tmp_path):
+    """What a database outage looks like to the HTTP layer: OperationalError (a 503), never the
+    driver's own exception (a 500) -- also when a new connection cannot even be opened."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+    unreachable = KeptConnectionReads(create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}"))
+    for _ in range(2):
+        with pytest.raises(OperationalError):
+            queries.user_by_name(unreachable, "bob")
+
+
 def test_a_broken_connection_is_an_sqlalchemy_error_and_the_next_read_reconnects(kept):
     assert queries.user_by_name(kept, "bob") is not None
     kept._local.kept[1].driver_connection.close()  # what a database restart does to it
