@@ -3,7 +3,8 @@
 The "Install on Kubernetes" block of docs/operations.md runs as written in a copy of
 deploy/kubernetes (one change: the database URL, SQLite on the pod's ``data`` volume instead of
 a PostgreSQL server this machine does not have), with a stand-in ``kubectl`` (tests/e2e/pods.py)
-that renders the overlay with the real ``kubectl kustomize`` and runs its pods' containers under
+that renders the overlay with the real ``kubectl kustomize`` (where kubectl is installed; else
+with tests/unit/test_kubernetes_manifests.py's renderer) and runs its pods' containers under
 docker as the pod specs say: the images the overlay names (our images, tagged so: this machine
 is offline, as the docs' offline operator is), the registry with the Deployment's ``args: [serve,
 CONFIG]``, authsvc with its gunicorn command, users, read-only root filesystems, the key Secret
@@ -69,7 +70,7 @@ def _overlay_images() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def installed() -> Iterator[Installed]:
-    binaries = require_binaries("dockerd", "/usr/bin/docker", "debootstrap", "kubectl", "authsvc")
+    binaries = require_binaries("dockerd", "/usr/bin/docker", "debootstrap", "authsvc")
     root = Path(tempfile.mkdtemp(prefix="akp", dir="/tmp"))  # short: dockerd's sockets live here
     lock = CacheLock(CACHE_DIR / "lock")
     daemon = CachedDockerd(root, binaries)
