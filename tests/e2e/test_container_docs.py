@@ -146,9 +146,9 @@ def test_the_image_blocks_build_and_run_on_a_daemon_without_iptables(documented:
     assert_built_from_cache(documented, "authsvc:latest")
 
     host_network = next(b for b in blocks if "docker run -d --network host" in b)
-    port = free_port()
-    run_line = host_network.replace("127.0.0.1:5001", f"127.0.0.1:{port}").replace(
-        "authsvc-data:", f"docs-{uuid.uuid4().hex[:8]}:")
+    port, volume = free_port(), f"docs-{uuid.uuid4().hex[:8]}"
+    run_line = host_network.replace("127.0.0.1:5001", f"127.0.0.1:{port}").replace("authsvc-data:", f"{volume}:")
+    documented.cleanup.append(["docker", "volume", "rm", volume])  # cleanups run last first: after the container
     assert run_line.count(f"127.0.0.1:{port}") == 2, run_line
     started = time.monotonic()
     result = documented.shell(run_line)
