@@ -57,7 +57,7 @@ def test_the_documented_kubernetes_layout_passes(mounted):
     assert str(mounted / "trust-bundle.pem") in bundle and "--registry URL" in bundle, bundle
 
 
-@pytest.mark.parametrize("mode", [0o444, 0o404, 0o460, 0o450])
+@pytest.mark.parametrize("mode", [0o444, 0o404, 0o460, 0o450], ids=lambda mode: f"{mode:04o}")
 def test_a_secret_readable_by_others_or_writable_by_its_group_fails(cli, tmp_path, monkeypatch, mode):
     data = tmp_path / "data"
     keys = secret_volume(tmp_path / "keys", {"signing.key": data / "signing.key", "signing.crt": data / "signing.crt"},
