@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from ...signing.jwt import TokenSigner
 from ...signing.rotation import EXPIRY_WARNING_DAYS
 from . import registry_probe
 from .diagnostic_checks import FAIL, OK, SKIP, WARN, Check, certificates_in, missing_from
+from .key_mounts import judge_key_mode, read_only_mount
 
 #: The ``sub`` of the test token; it carries no access, so it can do nothing if it leaked.
 PROBE_SUBJECT = "authsvc-doctor"
@@ -165,12 +165,8 @@ def _key_checks(s: Settings, state: _State, now: dt.datetime) -> list[Check]:
             fix = "restore the matching key and certificate from backup"
         return [Check("signing-key", FAIL, str(exc), fix)]
     checks = [Check("signing-key", OK, f"{state.material.algorithm} key {key_path} matches {cert_path}")]
-    mode = stat.S_IMODE(os.stat(key_path).st_mode)
-    if mode & 0o077:
-        checks.append(Check("key-permissions", FAIL, f"{key_path} has mode {mode:04o}: other local users "
-                            "can read the key and sign any token", f"chmod 600 {key_path}"))
-    else:
-        checks.append(Check("key-permissions", OK, f"{key_path} has mode {mode:04o}"))
+    verdict = judge_key_mode(key_path)
+    checks.append(Check("key-permissions", OK if verdict.ok else FAIL, verdict.detail, verdict.fix))
     checks.append(_expiry(state.material.certificate, cert_path, now))
     if s.next_key_path.exists() or s.next_cert_path.exists():
         try:
@@ -212,6 +208,11 @@ def _bundle_checks(s: Settings, state: _State) -> list[Check]:
     if state.material is None:
         return [Check("trust-bundle", SKIP, "the signing key did not load")]
     if not path.exists():
+        mount = read_only_mount(s.signing_cert_path)
+        if mount is not None:  # a Secret with the key pair only: the registry mounts the bundle elsewhere
+            return [Check("trust-bundle", SKIP, f"{path} is not here: the certificate is on {mount}, which "
+                          "holds the key pair only; the registry reads the bundle from its own mount "
+                          "(--registry URL checks that it trusts our key)")]
         return [Check("trust-bundle", FAIL, f"{path} does not exist: a registry pointed at it cannot start "
                       "or trusts nothing", republish)]
     try:
