@@ -173,7 +173,10 @@ def test_the_compose_block_builds_and_serves_on_a_daemon_without_iptables(docume
            "AUTHSVC_IMAGE": COMPOSE_IMAGE, "AUTHSVC_BASE_IMAGE": documented.images["base"],
            "REGISTRY_IMAGE": documented.images["registry"],
            "AUTH_PORT": str(auth_port), "REGISTRY_PORT": str(registry_port), "PUBLISH_ADDRESS": "127.0.0.1",
-           "AUTH_REALM": f"http://127.0.0.1:{auth_port}/token", "REGISTRY_HOST": f"127.0.0.1:{registry_port}"}
+           "AUTH_REALM": f"http://127.0.0.1:{auth_port}/token", "REGISTRY_HOST": f"127.0.0.1:{registry_port}",
+           # The inventory on, as the docs' .env offers: without it doctor rightly warns that the
+           # registry feeds no inventory (registry-config-notifications).
+           "NOTIFICATION_SECRET": "compose-docs-" + uuid.uuid4().hex}
     shutil.copyfile(MACHINE_CA, documented.checkout / "deploy" / "docker" / "extra-ca.crt")
     os.chmod(documented.checkout / "deploy" / "docker" / "extra-ca.crt", 0o644)
     compose_dir = documented.checkout / "deploy" / "compose"
