@@ -50,9 +50,6 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(settings.sqlalchemy_url)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.json.sort_keys = False
-    if settings.proxy_hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     db.init_app(app)
     context = ServiceContext(settings)
     app.extensions["authsvc"] = context
@@ -73,6 +70,13 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
         schema.configure_sqlite(db.engine)
         if serving:
             _check_ready(context)
+        if settings.token_fast_path:
+            from .web import deadline, fast_token
+            fast_token.install(app, path=settings.token_path, engine=db.engine, max_body=MAX_REQUEST_BYTES,
+                               timer=deadline.timer(settings.request_deadline) if serving else None)
+    if settings.proxy_hops:  # outermost: every path sees the client's address
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     return app
 
 

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from collections.abc import Iterable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "TOKEN_OUTCOMES", "render"]
+__all__ = ["CONTENT_TYPE_LATEST", "TOKEN_OUTCOMES", "Deferred", "render"]
 
 #: Every outcome of a token request.  "granted": every requested action (or a login without
 #: scopes); "partial": some; "denied": scopes asked, none granted — all three are HTTP 200.
@@ -82,6 +83,46 @@ _LOGIN = {(kind, ok): _logins.labels(kind, "success" if ok else "failure")
           for kind in LOGIN_KINDS for ok in (True, False)}
 
 
+class _Deferral(threading.local):
+    counts: list | None = None
+
+
+_deferral = _Deferral()
+
+
+def _inc(child) -> None:
+    counts = _deferral.counts
+    if counts is None:
+        child.inc()
+    else:
+        counts.append(child)
+
+
+class Deferred:
+    """Counts made inside the block are held back until :meth:`apply`, and dropped without it.
+
+    For the fast token path (web/fast_token.py): it runs a request's services and hands the
+    request to the full Flask path when it meets anything it does not answer itself (a refusal,
+    a cache miss, a write).  What the services counted until then must not count, or the full
+    path's own counts would make that request count twice.
+    """
+
+    def __init__(self):
+        self.counts: list = []
+
+    def __enter__(self) -> Deferred:
+        _deferral.counts = self.counts
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        _deferral.counts = None
+
+    def apply(self) -> None:
+        for child in self.counts:
+            child.inc()
+        self.counts.clear()
+
+
 def token_answered(status: int, outcome: str | None, seconds: float) -> str:
     """Count one answered token request; ``outcome`` is the decision's for a 200.  Returns the
     outcome counted, for the request log."""
@@ -89,7 +130,7 @@ def token_answered(status: int, outcome: str | None, seconds: float) -> str:
         outcome = outcome if outcome in _TOKEN else "granted"
     else:
         outcome = _OUTCOME_BY_STATUS.get(status, "bad_request" if 400 <= status < 500 else "error")
-    _TOKEN[outcome].inc()
+    _inc(_TOKEN[outcome])
     _token_latency.observe(seconds)
     return outcome
 
@@ -110,7 +151,7 @@ def token_decided(requested: Iterable, granted: Iterable) -> str:
             ok = bool(actions) if action == "*" else action in actions
             asked += 1
             given += ok
-            _ACTION[(action if action in ACTIONS else "other", "granted" if ok else "denied")].inc()
+            _inc(_ACTION[(action if action in ACTIONS else "other", "granted" if ok else "denied")])
     if given == asked:
         return "granted"
     return "denied" if given == 0 else "partial"
@@ -122,8 +163,8 @@ def password_checked(valid: bool | None) -> None:
     None (the run against the dummy hash for a name that does not exist) counts exactly as
     False: telling them apart here would tell anyone who can scrape /metrics which names exist.
     """
-    _PASSWORD[bool(valid)].inc()
-    _CACHE[False].inc()
+    _inc(_PASSWORD[bool(valid)])
+    _inc(_CACHE[False])
 
 
 def cache_lookup(hit: bool) -> None:
@@ -131,15 +172,15 @@ def cache_lookup(hit: bool) -> None:
     only for an existing user, so counting its misses would tell existing names from unknown
     ones; every miss is counted by :func:`password_checked` instead, for every name alike."""
     if hit:
-        _CACHE[True].inc()
+        _inc(_CACHE[True])
 
 
 def throttled() -> None:
-    _throttled.inc()
+    _inc(_throttled)
 
 
 def login(kind: str, ok: bool) -> None:
-    _LOGIN[(kind, ok)].inc()
+    _inc(_LOGIN[(kind, ok)])
 
 
 def multiprocess_dir() -> str | None:

@@ -84,6 +84,9 @@ class Settings:
     #: An identical decision (same caller, service and granted access) within this many seconds
     #: gets the token signed for it again instead of a new signature; 0 signs every token.
     token_reuse_seconds: int = 5
+    #: Answer the token endpoint's everyday requests in front of Flask (web/fast_token.py); the
+    #: rest, and everything when false, goes through the Flask view.  Same answers either way.
+    token_fast_path: bool = True
     #: Token grants are written in batches by each worker, at the latest this many seconds after
     #: the answer (a crash loses at most that much of them); 0 writes each one with its request.
     audit_flush_interval: float = 0.1

@@ -84,6 +84,10 @@ def app_settings(tmp_path, **extra):
                 "realm": "http://auth.test/token", "services": "registry"}
     url_file = tmp_path / "database-url"
     settings["database_url"] = url_file.read_text() if url_file.exists() else fresh_database_url(tmp_path)
+    # tests/run runs the HTTP suite a second time with AUTHSVC_TEST_TOKEN_PATH=flask: the token
+    # endpoint's fast path (web/fast_token.py) must answer exactly as the Flask view does.
+    if os.environ.get("AUTHSVC_TEST_TOKEN_PATH") == "flask":
+        settings["token_fast_path"] = False
     settings.update(extra)
     return settings
 

@@ -45,7 +45,7 @@ def record_grant(uow: UnitOfWork, actor: Principal, target: str, **details) -> N
     if uow.settings.audit_flush_interval <= 0:
         record(uow, actor, "token.grant", target, **details)
     else:
-        uow.context.grant_log.add(_row(uow, actor, "token.grant", target, details), uow.session.get_bind)
+        uow.queue_grant(_row(uow, actor, "token.grant", target, details))
 
 
 def record_now(connection: Connection, uow: UnitOfWork, actor: Principal | str, action: str,

@@ -10,6 +10,11 @@ The one exception is named: :meth:`UnitOfWork.write_now` writes what must
 survive the refusal of the very request that caused it (a failed login in the
 audit log, a throttle counter), in a transaction of its own.
 
+:class:`ReadOnlyUnit` is the fast token path's unit (web/fast_token.py): it
+can only read, and anything more -- a write, the session, slow work such as
+bcrypt -- raises :class:`FullPathNeeded`, so that the request goes to the full
+path before any side effect.
+
 Nothing here knows Flask: a service-level test builds a unit on a plain
 SQLAlchemy session.
 """
@@ -55,6 +60,14 @@ class UnitOfWork:
     def signer(self) -> TokenSigner:
         return self.context.signer
 
+    def before_slow_work(self) -> None:
+        """Called by a service just before costly work (a bcrypt run, a directory bind): nothing
+        to do here; a :class:`ReadOnlyUnit` refuses, so the fast path never pays for it twice."""
+
+    def queue_grant(self, row: dict) -> None:
+        """A ``token.grant`` audit row for the worker's batch writer (services/grant_log.py)."""
+        self.context.grant_log.add(row, self.session.get_bind)
+
     def commit(self) -> None:
         """Commit what the unit did; a unit that never touched the session (a token request whose
         reads went elsewhere, a refused request) costs nothing."""
@@ -96,3 +109,55 @@ class UnitOfWork:
         """
         with self.session.get_bind().begin() as connection:
             yield connection
+
+
+class FullPathNeeded(Exception):
+    """The request needs what a :class:`ReadOnlyUnit` does not do; the full path must answer it."""
+
+
+class _NoSession:
+    """Stands in for the session of a :class:`ReadOnlyUnit`: any use means a write is coming."""
+
+    def __getattr__(self, name: str):
+        raise FullPathNeeded(f"session.{name}")
+
+
+class ReadOnlyUnit(UnitOfWork):
+    """A unit for the fast token path: reads only, and no side effect until :meth:`finish`.
+
+    Reads go to ``reads`` (the worker's kept connection).  The session, an early write and
+    slow work raise :class:`FullPathNeeded` -- a refused login (its audit event and throttle
+    count), a throttle counter to clear, a re-hash, a refresh token to store, a bcrypt run on a
+    cache miss -- and so does anything else the services may later need from a session.
+    Grants the services queue are held until :meth:`finish`, so a request handed over half-way
+    leaves no audit row behind for the full path to write again.
+    """
+
+    def __init__(self, context, engine, *, reads: Reads, source: str = "", request_id: str | None = None):
+        super().__init__(context, _NoSession(), source=source, request_id=request_id, reads=reads)
+        self._engine = engine
+        self._grants: list[dict] = []
+
+    def before_slow_work(self) -> None:
+        raise FullPathNeeded("slow work")
+
+    def queue_grant(self, row: dict) -> None:
+        self._grants.append(row)
+
+    def write_now(self):
+        raise FullPathNeeded("an early write")
+
+    def commit(self) -> None:
+        raise FullPathNeeded("a commit")
+
+    def rollback(self) -> None:
+        self._grants.clear()
+
+    def finish(self) -> None:
+        """The request is answered: hand its grants to the batch writer."""
+        for row in self._grants:
+            self.context.grant_log.add(row, self._engine_now)
+        self._grants.clear()
+
+    def _engine_now(self):
+        return self._engine

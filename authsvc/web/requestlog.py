@@ -45,9 +45,14 @@ def start() -> None:
     # The proxies (request, g) are resolved once per function: each access costs a lookup.
     req, ctx = request._get_current_object(), g._get_current_object()
     ctx.request_started = time.perf_counter()
-    incoming = req.headers.get(HEADER, "")
-    ctx.request_id = incoming if _SANE_ID.fullmatch(incoming) else os.urandom(16).hex()
-    logs.set_request_id(ctx.request_id)
+    ctx.request_id = begin(req.headers.get(HEADER, ""))
+
+
+def begin(incoming: str) -> str:
+    """The request id for a request that sent ``incoming`` in X-Request-ID; tags the log with it."""
+    request_id = incoming if _SANE_ID.fullmatch(incoming) else os.urandom(16).hex()
+    logs.set_request_id(request_id)
+    return request_id
 
 
 def finish(response):
@@ -58,10 +63,17 @@ def finish(response):
     req = request._get_current_object()
     seconds = time.perf_counter() - started
     response.headers[HEADER] = ctx.request_id
-    status = response.status_code
-    outcome = None
-    if req.endpoint == TOKEN_ENDPOINT:
-        outcome = metrics.token_answered(status, ctx.get("token_outcome"), seconds)
+    token_outcome = ctx.get("token_outcome") if req.endpoint == TOKEN_ENDPOINT else None
+    answered(req, response.status_code, seconds, ctx.request_id, token=req.endpoint == TOKEN_ENDPOINT,
+             token_outcome=token_outcome)
+    return response
+
+
+def answered(req, status: int, seconds: float, request_id: str, *, token: bool = False,
+             token_outcome: str | None = None) -> None:
+    """Count (for /token) and log one answered request.  ``req`` is a werkzeug request: Flask's,
+    or the fast token path's (web/fast_token.py), which must write the very same line."""
+    outcome = metrics.token_answered(status, token_outcome, seconds) if token else None
     client = _printable(req.remote_addr or "-", 64)
     method, target = _printable(req.method, 16), target_of_request(req)
     protocol = _printable(req.environ.get("SERVER_PROTOCOL", "HTTP/1.1"), 16)
@@ -71,8 +83,7 @@ def finish(response):
         fields["outcome"] = outcome
     log.log(logging.WARNING if status >= 500 else logging.INFO, '%s "%s %s %s" %d %.1fms%s',
             client, method, target, protocol, status, seconds * 1000, f" outcome={outcome}" if outcome else "",
-            extra={"http": fields, "request_id": ctx.request_id})
-    return response
+            extra={"http": fields, "request_id": request_id})
 
 
 def forget() -> None:
@@ -93,7 +104,7 @@ def target_of_request(req=None) -> str:
     key = (req.path, req.query_string)
     target = _TARGETS.get(key)
     if target is None:
-        target = _encode_target()
+        target = _encode_target(req)
         if all(name in SAFE_PARAMETERS for name in req.args):
             if len(_TARGETS) >= _TARGETS_MAX:
                 _TARGETS.clear()
@@ -101,11 +112,11 @@ def target_of_request(req=None) -> str:
     return target
 
 
-def _encode_target() -> str:
-    target = quote(request.path, safe="/:@!$&'()*+,;=")
-    if request.args:
+def _encode_target(req) -> str:
+    target = quote(req.path, safe="/:@!$&'()*+,;=")
+    if req.args:
         pairs = [(name, value if name in SAFE_PARAMETERS else "REDACTED")
-                 for name, value in request.args.items(multi=True)]
+                 for name, value in req.args.items(multi=True)]
         target += "?" + urlencode(pairs, quote_via=quote, safe=":/,*")
     return target if len(target) <= MAX_TARGET else target[:MAX_TARGET] + "..."
 

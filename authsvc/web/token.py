@@ -27,12 +27,12 @@ from base64 import b64decode
 from flask import Blueprint, Response, g, request
 
 from ..services.errors import Invalid, Unauthorized
-from ..services.grants import TokenRequest, issue_token
+from ..services.grants import TokenGrant, TokenRequest, issue_token
 from .unit import unit
 
 GRANT_TYPES = ("password", "refresh_token")
 #: A token must never be kept by a cache between the client and us.
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -56,22 +56,28 @@ def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
-def _from_get() -> TokenRequest:
-    credentials = basic_credentials(request.headers.get("Authorization"))
+def token_request(req) -> TokenRequest:
+    """The :class:`TokenRequest` in a werkzeug request (Flask's, or the fast path's)."""
+    return _from_get(req) if req.method == "GET" else _from_post(req)
+
+
+def _from_get(req) -> TokenRequest:
+    credentials = basic_credentials(req.headers.get("Authorization"))
+    args = req.args
     return TokenRequest(
-        service=request.args.get("service"),
-        scopes=request.args.getlist("scope"),
+        service=args.get("service"),
+        scopes=args.getlist("scope"),
         username=credentials[0] if credentials else None,
         password=credentials[1] if credentials else None,
-        offline=_truthy(request.args.get("offline_token")),
-        client_id=request.args.get("client_id", ""),
+        offline=_truthy(args.get("offline_token")),
+        client_id=args.get("client_id", ""),
     )
 
 
-def _from_post() -> TokenRequest:
-    if request.mimetype != "application/x-www-form-urlencoded":
+def _from_post(req) -> TokenRequest:
+    if req.mimetype != "application/x-www-form-urlencoded":
         raise Invalid("POST /token takes an application/x-www-form-urlencoded form")
-    form = request.form
+    form = req.form
     grant_type = form.get("grant_type", "")
     common = dict(service=form.get("service"), scopes=form.getlist("scope"),
                   offline=form.get("access_type") == "offline", client_id=form.get("client_id", ""))
@@ -89,16 +95,23 @@ def _from_post() -> TokenRequest:
                   field="grant_type")
 
 
+def grant_for(uow, req) -> TokenGrant:
+    """Parse, authenticate, decide and sign: the whole request, for either path."""
+    return issue_token(uow, token_request(req))
+
+
+def answer_body(grant: TokenGrant) -> bytes:
+    """The JSON answer: what jsonify would write (compact, and a newline), without its machinery."""
+    return (json.dumps(grant.body, separators=(",", ":")) + "\n").encode()
+
+
 def create_blueprint(path: str) -> Blueprint:
     blueprint = Blueprint("token", __name__)
 
     @blueprint.route(path, methods=["GET", "POST"])
     def token():
-        token_request = _from_get() if request.method == "GET" else _from_post()
-        grant = issue_token(unit(kept_connection=True), token_request)
+        grant = grant_for(unit(kept_connection=True), request)
         g.token_outcome = grant.outcome  # for the request log and the metrics (web/requestlog.py)
-        # What jsonify would write (compact JSON and a newline), without its general machinery.
-        body = json.dumps(grant.body, separators=(",", ":")) + "\n"
-        return Response(body, mimetype="application/json", headers=_NO_STORE)
+        return Response(answer_body(grant), mimetype="application/json", headers=NO_STORE)
 
     return blueprint

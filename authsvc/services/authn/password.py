@@ -75,18 +75,22 @@ class PasswordVerifier:
 
         key = self.cache.key(name, password)
         if user is None:
+            uow.before_slow_work()
             self._dummy(uow).burn(password)
             metrics.password_checked(None)
             return None
         if not (user.is_active and self.cache.holds(key, user.id, user.credential_version)):
+            uow.before_slow_work()
             valid = verify_password(password, user.password_hash)
             # An inactive account's right password counts as invalid: /metrics must not tell
             # an existing account from an unknown one.
             metrics.password_checked(valid and bool(user.is_active))
             if not valid or not user.is_active:
                 return None
-            self.cache.remember(key, user.id, user.credential_version)
+            # Re-hash before remembering: a unit that cannot write stops here with the cache
+            # untouched, so the unit that answers instead still finds a miss and re-hashes.
             self._upgrade_hash(uow, user, password)
+            self.cache.remember(key, user.id, user.credential_version)
         if counter is not None:
             throttle.clear(uow.session, name, uow.source)
         principal = Principal(user.name, bool(user.is_admin), credential=CredentialKind.PASSWORD)
