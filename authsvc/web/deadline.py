@@ -38,7 +38,12 @@ class DeadlineExceeded(ServiceError):
         super().__init__("the request took too long (is the database answering?); retry shortly")
 
 
-def _deadline_in(exc: BaseException | None) -> DeadlineExceeded | None:
+#: Set by the fast token path (web/fast_token.py) on a request whose deadline it has already spent:
+#: the time it started, so that the full path answers the 503 at once and logs the whole duration.
+SPENT_SINCE = "authsvc.deadline_spent_since"
+
+
+def deadline_in(exc: BaseException | None) -> DeadlineExceeded | None:
     """The DeadlineExceeded behind ``exc`` (itself, its ``orig``, cause or context), if any."""
     seen = 0
     while exc is not None and seen < 20:
@@ -92,7 +97,7 @@ def register_errors(app: Flask) -> None:
         # The timer can go off where SQLAlchemy wraps our exception, or where the interrupted
         # connection then makes the driver's clean-up fail (psycopg: ProgrammingError with our
         # exception as its context).  Either way the cause is the deadline.
-        deadline = _deadline_in(exc)
+        deadline = deadline_in(exc)
         if deadline is not None:
             return abandon(deadline)
         db.session.rollback()

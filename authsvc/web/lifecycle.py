@@ -12,7 +12,7 @@ path's every request, and one place states the order that matters --
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 
 from . import deadline, requestlog, unit
 
@@ -24,7 +24,10 @@ def register(app: Flask, *, deadline_seconds: float) -> None:
 
     @app.before_request
     def begin() -> None:
-        requestlog.start()
+        spent_since = request.environ.get(deadline.SPENT_SINCE)
+        requestlog.start(spent_since)
+        if spent_since is not None:
+            raise deadline.DeadlineExceeded()
         if timer is not None:
             timer.start()
 

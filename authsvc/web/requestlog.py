@@ -41,10 +41,11 @@ TOKEN_ENDPOINT = "token.token"
 log = logging.getLogger("authsvc.request")
 
 
-def start() -> None:
+def start(started: float | None = None) -> None:
+    """Time the request from now, or from ``started`` (a fast path that handed it over)."""
     # The proxies (request, g) are resolved once per function: each access costs a lookup.
     req, ctx = request._get_current_object(), g._get_current_object()
-    ctx.request_started = time.perf_counter()
+    ctx.request_started = time.perf_counter() if started is None else started
     ctx.request_id = begin(req.headers.get(HEADER, ""))
 
 

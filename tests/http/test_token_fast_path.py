@@ -245,3 +245,25 @@ def test_turned_off_everything_goes_through_flask(tmp_path):
     from tests.conftest import make_app
     app = make_app(tmp_path, token_fast_path=False)
     assert not isinstance(app.wsgi_app, FastTokenPath)
+
+
+def test_a_deadline_spent_on_the_fast_path_is_answered_at_once_by_the_flask_path(app, paths, monkeypatch, caplog):
+    """A hung database must not be waited on twice: the handed-over request is a prompt 503."""
+    from authsvc.store import queries
+    from authsvc.web.deadline import DeadlineExceeded
+    fast, _, reached = paths
+    _call(fast, query_string={"service": "registry"}, headers=basic_header("bob"))  # cached
+    reached.clear()
+    reads = []
+
+    def hung(*args, **kwargs):
+        reads.append(args)
+        raise DeadlineExceeded()
+
+    monkeypatch.setattr(queries, "user_with_counter", hung)
+    (status, headers, body, line), counts = _answered(caplog, fast, query_string={"service": "registry"},
+                                                      headers=basic_header("bob"))
+    assert status.startswith("503") and b"UNAVAILABLE" in body and ("Retry-After", "5") in headers
+    assert reached == ["/token"] and len(reads) == 1, "the database was asked once"
+    assert line[2]["outcome"] == "unavailable"
+    assert counts[("authsvc_token_requests_total", (("outcome", "unavailable"),))] == 1
