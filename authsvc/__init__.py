@@ -68,6 +68,14 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     app.register_blueprint(api.create_blueprint())
     if settings.metrics_enabled:
         app.register_blueprint(metrics.create_blueprint(settings.metrics_token))
+    if serving:
+        # The web console (only where HTTP is served: a CLI command must not make its cookie key).
+        from .services.operations.console_secret import ConsoleSecretError
+        from .web import console
+        try:
+            console.register(app, settings)
+        except ConsoleSecretError as exc:
+            raise StartupError(str(exc)) from None
 
     with app.app_context():
         schema.configure_sqlite(db.engine)
