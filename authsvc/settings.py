@@ -106,9 +106,6 @@ class Settings:
     console_idle_minutes: int = 30
     #: ... and this many hours after they signed in, however active they were.
     console_max_hours: int = 12
-    #: The file holding the console's cookie-signing key; empty: ``console-secret`` in ``data_dir``,
-    #: created if absent.  Several instances must name one shared file (which must then exist).
-    console_secret_file: str = ""
 
     # -- derived values -------------------------------------------------
 

@@ -28,7 +28,6 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError
 from werkzeug.exceptions import HTTPException
 
 from ...services.errors import ServiceError
-from ...services.operations import console_secret
 from ...settings import Settings
 from ...store.models import db
 from . import account, admin, members, projects, robots, session
@@ -51,13 +50,13 @@ csrf = CSRFProtect()
 
 
 def register(app: Flask, settings: Settings) -> None:
-    """Add the console to ``app``: its cookie key, sessions, CSRF protection and blueprint.
+    """Add the console to ``app``: its sessions, CSRF protection and blueprint.
 
-    :class:`~...services.operations.console_secret.ConsoleSecretError` if the cookie key cannot
-    be read or made (the factory turns it into a start-up error).
+    The cookie-signing key is derived from the token signing key (``session.use_current_key``):
+    every worker and instance already shares that key, so they agree on the cookie key with no
+    file or setting of its own, and it is never logged.  Activating a rotated key ends console
+    sessions (people sign in again), since their cookies were signed with the old one.
     """
-    secret, _ = console_secret.ensure(settings)
-    app.secret_key = secret
     app.config.update(
         SESSION_COOKIE_NAME=session.COOKIE_NAME, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         SESSION_REFRESH_EACH_REQUEST=False,
@@ -86,6 +85,7 @@ def create_blueprint() -> Blueprint:
 
     @blueprint.before_request
     def guard():
+        session.use_current_key()
         if any("\x00" in str(value) for value in (request.view_args or {}).values()):
             return error_page(404, "Page not found", "There is no such page.")
         csrf.protect()  # only for POST (WTF_CSRF_METHODS); raises CSRFError -> the 400 page below

@@ -49,7 +49,23 @@ class CookieSessions(SecureCookieSessionInterface):
     def open_session(self, app, request):
         if app.config["SESSION_COOKIE_NAME"] not in request.cookies:
             return self.session_class()
+        use_current_key()
         return super().open_session(app, request)
+
+
+#: What the cookie key is derived for (``SigningMaterial.derived_secret``).
+_KEY_PURPOSE = b"authsvc web console session cookie v1"
+
+
+def use_current_key() -> None:
+    """Sign cookies and CSRF tokens with the key derived from the signing key in force now
+    (re-derived only when a rotation replaced it; the service context notices within seconds)."""
+    app = current_app
+    material = app.extensions["authsvc"].signing_material
+    cached = app.extensions.get("authsvc.console.key")
+    if cached is None or cached[0] is not material:
+        cached = app.extensions["authsvc.console.key"] = (material, material.derived_secret(_KEY_PURPOSE))
+    app.secret_key = cached[1]
 
 
 def clock() -> Clock:
