@@ -133,8 +133,14 @@ def test_errors_are_pages_in_the_console_and_json_in_the_api(console):
     assert api.status_code == 404 and api.get_json()["errors"][0]["code"] == "NOT_FOUND"
     forbidden = erin.get("/projects/pub/robots")
     assert forbidden.status_code == 403 and forbidden.mimetype == "text/html"
-    wrong_method = erin.client.get("/logout")
-    assert wrong_method.status_code == 405
+    wrong_method = erin.get("/logout")
+    assert wrong_method.status_code == 405 and wrong_method.mimetype == "text/html"
+    nowhere = erin.get("/projects/priv/nothing-here")
+    assert nowhere.status_code == 404 and nowhere.mimetype == "text/html"
+    for accept in ({}, {"Accept": "*/*"}, {"Accept": "application/json"}):  # not a browser: JSON as before
+        assert erin.client.get("/nope", headers=accept).get_json()["errors"][0]["code"] == "NOT_FOUND"
+    assert erin.get("/api/v1/nope").get_json()["errors"][0]["code"] == "NOT_FOUND"
+    assert erin.get("/token", query_string={"service": "nope"}).mimetype == "application/json"
 
 
 def test_the_api_token_endpoint_and_notifications_take_no_csrf_token_and_set_no_cookie(console):
