@@ -68,6 +68,9 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     app.register_blueprint(api.create_blueprint())
     if settings.metrics_enabled:
         app.register_blueprint(metrics.create_blueprint(settings.metrics_token))
+    if serving:  # the web console: only where HTTP is served (its cookie key is the signing key's)
+        from .web import console
+        console.register(app, settings)
 
     with app.app_context():
         schema.configure_sqlite(db.engine)

@@ -102,6 +102,10 @@ class Settings:
     metrics_token: str = ""
     #: Log lines as ``text`` (one line, key=value) or ``json`` (one object per line).
     log_format: str = "text"
+    #: The web console signs people out after this many minutes without a request.
+    console_idle_minutes: int = 30
+    #: ... and this many hours after they signed in, however active they were.
+    console_max_hours: int = 12
 
     # -- derived values -------------------------------------------------
 
@@ -237,6 +241,10 @@ def _validate(s: Settings) -> None:
                   "characters without spaces, e.g. from `openssl rand -hex 32`")
     if s.log_format not in ("text", "json"):
         raise bad("log_format", "must be 'text' or 'json'")
+    if not 1 <= s.console_max_hours <= 720:
+        raise bad("console_max_hours", "must be between 1 and 720 hours")
+    if not 1 <= s.console_idle_minutes <= s.console_max_hours * 60:
+        raise bad("console_idle_minutes", "must be at least 1 minute and at most console_max_hours")
 
 
 def user_config_path(environ: Mapping[str, str] | None = None) -> Path | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, or_, select
 
 from ..core.policy import Principal, may_manage_users
 from ..core.text import storable_copy
@@ -70,6 +70,31 @@ def list_events(uow: UnitOfWork, actor: Principal, *, since: dt.datetime | None 
     if request_id is not None:  # not indexed: combine with --since on a big log
         query = query.where(AuditEvent.request_id == request_id)
     return list(uow.session.execute(query).scalars())
+
+
+def search_events(uow: UnitOfWork, actor: Principal, *, who: str = "", project: str = "", action: str = "",
+                  since: dt.datetime | None = None, until: dt.datetime | None = None, offset: int = 0,
+                  limit: int = 50) -> tuple[list[AuditEvent], bool]:
+    """One page of events, newest first, and whether another page follows (no count: the log is
+    large).  ``project`` matches the events about the project itself, its members
+    (``PROJECT/user``) and its robots (``robot.PROJECT.name``); system administrators only."""
+    if not may_manage_users(actor):
+        raise Forbidden("only system administrators may read the audit log")
+    query = select(AuditEvent)
+    if who:
+        query = query.where(AuditEvent.actor == who)
+    if project:
+        query = query.where(or_(AuditEvent.target == project,
+                                AuditEvent.target.startswith(project + "/", autoescape=True),
+                                AuditEvent.target.startswith(f"robot.{project}.", autoescape=True)))
+    if action:
+        query = query.where(AuditEvent.action.startswith(action, autoescape=True))
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.at < until)
+    rows = list(uow.session.execute(query.order_by(AuditEvent.id.desc()).offset(offset).limit(limit + 1)).scalars())
+    return rows[:limit], len(rows) > limit
 
 
 def purge(uow: UnitOfWork, actor: Principal, older_than: dt.timedelta) -> int:

@@ -350,6 +350,30 @@ def list_tags(uow: UnitOfWork, actor: Principal, project: str, repository: str, 
             for t in tags], total
 
 
+def project_images(uow: UnitOfWork, actor: Principal, project: str, *, offset: int = 0, limit: int = 20,
+                   tags_per_repository: int = 20) -> tuple[list[tuple[RepositoryInfo, list[TagInfo]]], int]:
+    """One page of the project's repositories, each with its newest tags (at most
+    ``tags_per_repository``; ``RepositoryInfo.tag_count`` says how many there are), and how many
+    repositories there are: three queries whatever the page holds (a console's project page)."""
+    page, total = list_repositories(uow, actor, project, offset=offset, limit=limit)
+    if not page:
+        return [], total
+    _, view = projects.get_project(uow, actor, project)
+    show_pusher = may_see_members(actor, view)
+    newest = func.row_number().over(partition_by=Tag.repository_id,
+                                    order_by=(Tag.pushed_at.desc(), Tag.name)).label("rank")
+    ranked = (select(Repository.name.label("repository"), Tag.name, Tag.digest, Tag.media_type, Tag.size,
+                     Tag.pushed_by, Tag.pushed_at, newest).join(Repository, Tag.repository_id == Repository.id)
+              .where(Repository.name.in_([info.name for info in page])).subquery())
+    rows = uow.session.execute(select(ranked).where(ranked.c.rank <= tags_per_repository)
+                               .order_by(ranked.c.repository, ranked.c.rank)).all()
+    tags: dict[str, list[TagInfo]] = {info.name: [] for info in page}
+    for row in rows:
+        tags[row.repository].append(TagInfo(row.name, row.digest, row.media_type, row.size,
+                                            row.pushed_by if show_pusher else None, row.pushed_at))
+    return [(info, tags[info.name]) for info in page], total
+
+
 def _time(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
 
@@ -51,6 +52,14 @@ class SigningMaterial:
     def certificate_der_b64(self) -> str:
         """The certificate as an ``x5c`` entry: standard base64 of DER (RFC 7515 §4.1.6)."""
         return base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER)).decode()
+
+    def derived_secret(self, purpose: bytes) -> bytes:
+        """A 32-byte secret for ``purpose`` derived from the private key (HKDF-SHA256): the same
+        wherever this key is (every worker, every instance), new when the key is rotated, and
+        telling nothing about the key itself.  The web console signs its cookies with one."""
+        secret = self.private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption())
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
 
     @property
     def libtrust_kid(self) -> str:

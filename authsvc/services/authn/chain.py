@@ -50,6 +50,16 @@ class Authenticator:
             raise Unauthorized()
         return identity
 
+    def refuse(self, uow: UnitOfWork, claimed: str, **details) -> None:
+        """Refuse a credential the chain accepted but the caller's purpose does not (a console
+        sign-in with a personal token): audited like any failed login, with the same answer.
+
+        What the verifier wrote first (a personal token's last use) is undone before the early
+        write, which on SQLite could not start while the unit held the write lock."""
+        uow.rollback()
+        _record_failure(uow, claimed, counted=False, **details)
+        raise Unauthorized()
+
     def require_current_password(self, uow: UnitOfWork, user_name: str, password: str | None) -> None:
         """Refuse (403) unless ``password`` is the user's current one; throttled and audited like a
         login, so that a stolen stand-in credential gives no free guesses at the real password."""

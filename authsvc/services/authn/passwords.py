@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 
 import bcrypt
 
@@ -34,6 +35,12 @@ def check_strength(password: str) -> None:
     if password.startswith(TOKEN_PREFIX):
         # Such a password would be taken for a personal access token at login, and never work.
         raise Invalid(f"password must not start with {TOKEN_PREFIX!r}", field="password")
+
+
+def generate_password() -> str:
+    """A random password for a new account (the console's "Generate a password"): 128 bits,
+    URL-safe characters, so it passes :func:`check_strength` and survives copy and paste."""
+    return secrets.token_urlsafe(16)
 
 
 def _prehash(password: str) -> bytes:

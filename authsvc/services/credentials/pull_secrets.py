@@ -10,13 +10,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass
 
-from ...core.names import ROBOT_NAME_MAX
+from ...core.credential_secrets import digest as secret_digest
+from ...core.names import ROBOT_NAME_MAX, robot_login
 from ...core.policy import Principal
-from ..errors import Invalid, storable
+from ..errors import Forbidden, Invalid, storable
 from ..unit_of_work import UnitOfWork
 from . import robots
 
@@ -61,17 +63,7 @@ def issue(uow: UnitOfWork, actor: Principal, project: str, *, namespace: str, re
     """A pull secret for ``project``: for a new robot (``create_robot``), or for an existing one,
     which is re-keyed because only a secret's hash is stored (its old secret stops working).
     ``registry_host`` defaults to the ``registry_host`` setting."""
-    registry_host = registry_host or uow.settings.registry_host
-    for field, value in (("namespace", namespace), ("registry", registry_host), ("name", name), ("robot", robot)):
-        storable(value, field)  # a lone surrogate from argv or JSON is a 400, not a failed SQL lookup
-    if not _DNS_LABEL.fullmatch(namespace or ""):
-        raise Invalid(f"invalid Kubernetes namespace {namespace[:80]!r}", field="namespace")
-    if not registry_host or not _HOST.fullmatch(registry_host):
-        raise Invalid("the registry host (host[:port]) is required: set registry_host or pass it",
-                      field="registry")
-    secret_name = name or f"{re.sub('[^a-z0-9]+', '-', project)}-pull"
-    if not _DNS_SUBDOMAIN.fullmatch(secret_name):
-        raise Invalid(f"invalid Kubernetes secret name {secret_name[:80]!r}", field="name")
+    registry_host, secret_name = _check_target(project, namespace, registry_host, name, robot, uow.settings)
     if create_robot:
         robot_name = robot or default_robot_name(namespace)
         created = robots.create(uow, actor, project, robot_name, actions=actions, expires_at=expires_at,
@@ -83,3 +75,36 @@ def issue(uow: UnitOfWork, actor: Principal, project: str, *, namespace: str, re
         raise Invalid("name an existing robot or ask for a new one", field="robot")
     config = docker_config(registry_host, created.login, created.secret)
     return PullSecret(created.login, manifest(name=secret_name, namespace=namespace, config=config), config)
+
+
+def for_presented_secret(uow: UnitOfWork, actor: Principal, project: str, robot: str, secret: str, *,
+                         namespace: str, registry_host: str | None = None) -> PullSecret:
+    """The pull secret of an existing robot whose secret the caller just saw (the console's
+    "download" after creating or re-keying it): nothing is re-keyed, since the caller holds the
+    secret; it must be that robot's current secret (compared in constant time), and the caller
+    must still manage the project's robots."""
+    registry_host, secret_name = _check_target(project, namespace, registry_host, None, robot, uow.settings)
+    row = robots.get(uow, actor, project, robot)
+    storable(secret, "secret")
+    if not hmac.compare_digest(row.secret_hash, secret_digest(secret)):
+        raise Forbidden("that is not this robot's current secret; re-key the robot for a new one", field="secret")
+    login = robot_login(project, row.name)
+    config = docker_config(registry_host, login, secret)
+    return PullSecret(login, manifest(name=secret_name, namespace=namespace, config=config), config)
+
+
+def _check_target(project: str, namespace: str, registry_host: str | None, name: str | None,
+                  robot: str | None, settings) -> tuple[str, str]:
+    """The registry host and the Secret's name, every input checked (a 400 naming the field)."""
+    registry_host = registry_host or settings.registry_host
+    for field, value in (("namespace", namespace), ("registry", registry_host), ("name", name), ("robot", robot)):
+        storable(value, field)  # a lone surrogate from argv or JSON is a 400, not a failed SQL lookup
+    if not _DNS_LABEL.fullmatch(namespace or ""):
+        raise Invalid(f"invalid Kubernetes namespace {namespace[:80]!r}", field="namespace")
+    if not registry_host or not _HOST.fullmatch(registry_host):
+        raise Invalid("the registry host (host[:port]) is required: set registry_host or pass it",
+                      field="registry")
+    secret_name = name or f"{re.sub('[^a-z0-9]+', '-', project)}-pull"
+    if not _DNS_SUBDOMAIN.fullmatch(secret_name):
+        raise Invalid(f"invalid Kubernetes secret name {secret_name[:80]!r}", field="name")
+    return registry_host, secret_name

@@ -1,0 +1,54 @@
+"""Console sessions: who a signed-in browser is, re-checked against the account on every request.
+
+A console session is opened only by the account's own password (through the same
+:class:`~.chain.Authenticator` as ``/token``, so the throttle, the verified-credential cache and
+every future password verifier apply) and remembers the user's id and ``credential_version``.
+:func:`resume` reads the row again for each request, so a password change, deactivation or
+deletion -- made by any worker or instance -- ends every session at once, as it ends refresh
+tokens and cached passwords.  The principal carries ``CredentialKind.PASSWORD``: the session is
+the password login itself, short-lived (idle and absolute limits, kept by the web adapter) and
+bound to the password's version, so it may do what a password login may.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ...core.policy import CredentialKind, Principal
+from ...store.models import User
+from ..errors import Unauthorized
+from ..unit_of_work import UnitOfWork
+from .identity import Identity, NameAndSecret
+from .password import storable
+
+#: The ``Identity.kind`` of a request that came with a console session cookie.
+KIND = "console_session"
+
+
+def sign_in(uow: UnitOfWork, name: str, password: str) -> Identity:
+    """The identity a console sign-in opens a session for; :class:`Unauthorized` (one message for
+    every cause) or :class:`~.throttle.Throttled` otherwise.
+
+    Whatever the chain accepts that is not a password -- a personal access token, a robot
+    secret -- is refused like a wrong password (and audited as a failed login): a session must
+    never outlive the stand-in credential that opened it.
+    """
+    authenticator = uow.context.authenticator
+    identity = authenticator.authenticate(uow, NameAndSecret(name, password))
+    if identity.principal.credential != CredentialKind.PASSWORD or identity.user_id is None:
+        authenticator.refuse(uow, storable(name.lower()), check="console_password_only")
+    return identity
+
+
+def resume(uow: UnitOfWork, user_id: int, credential_version: int) -> Identity | None:
+    """The identity behind a session cookie, or None when the account is gone, inactive, or its
+    credentials changed since the session was opened."""
+    row = uow.session.execute(select(User.id, User.name, User.is_admin, User.is_active, User.credential_version)
+                              .where(User.id == user_id)).first()
+    if row is None or not row.is_active or row.credential_version != credential_version:
+        return None
+    principal = Principal(row.name, bool(row.is_admin), credential=CredentialKind.PASSWORD)
+    return Identity(principal, KIND, row.id, row.credential_version)
+
+
+__all__ = ["KIND", "resume", "sign_in", "Unauthorized"]

@@ -1,0 +1,17 @@
+// The console's only script: "Copy" buttons beside commands and secrets.  Without JavaScript the
+// buttons stay hidden and the text can be selected and copied by hand.
+"use strict";
+document.addEventListener("DOMContentLoaded", function () {
+  if (!navigator.clipboard) { return; }
+  document.querySelectorAll("button.copy[data-copy]").forEach(function (button) {
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source) { return; }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(source.textContent).then(function () {
+        button.textContent = "Copied";
+        setTimeout(function () { button.textContent = "Copy"; }, 2000);
+      });
+    });
+  });
+});
