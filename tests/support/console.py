@@ -58,7 +58,8 @@ class Browser:
 
 
 def advance(app, seconds: float) -> None:
-    """Move the console's session clock on (web/console/session.py ``Clock``): no sleeping."""
+    """Move the console's session clock ``seconds`` further on (web/console/session.py ``Clock``;
+    calls add up): time passes without sleeping."""
     clock = app.extensions["authsvc.console"]
     base = clock.now
     clock.now = lambda: base() + seconds

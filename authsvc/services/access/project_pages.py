@@ -3,7 +3,7 @@
 :func:`projects.list_projects` loads every project and lets ``core.policy.can_see`` pick, which
 is right for the API's small lists but not for a page that must stay fast with 10,000 projects.
 Here the visibility rule is pushed into the query's WHERE clause (a system administrator sees
-everything; a robot its own project; anyone else the public projects and those they belong to),
+everything; anyone else the public projects and those they belong to, a robot its own project),
 and every row of the page is still passed through ``can_see``, so the policy stays the judge:
 a query that ever let through more than the policy allows shows fewer rows, never a hidden one.
 The repository counts of a page are one grouped query, not one per project.
@@ -40,12 +40,11 @@ def browse_projects(uow: UnitOfWork, actor: Principal, *, search: str = "", offs
     actor_id = select(User.id).where(User.name == actor.subject).scalar_subquery()
     membership = and_(Membership.project_id == Project.id, Membership.user_id == actor_id)
     conditions = []
-    if actor.robot_scope is not None:
-        conditions.append(Project.name == actor.robot_scope.project)
-    elif not actor.is_system_admin:
+    if actor.robot_scope is not None or not actor.is_system_admin:
+        own = (Project.name == actor.robot_scope.project if actor.robot_scope is not None
+               else Membership.id.is_not(None))
         public_visible = uow.settings.anonymous_pull or not actor.is_anonymous
-        conditions.append(or_(Membership.id.is_not(None), Project.is_public.is_(True)) if public_visible
-                          else Membership.id.is_not(None))
+        conditions.append(or_(own, Project.is_public.is_(True)) if public_visible else own)
     search = search.strip()[:MAX_QUERY]
     if search:
         conditions.append(Project.name.contains(search.lower(), autoescape=True))

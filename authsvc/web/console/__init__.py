@@ -72,6 +72,25 @@ def register(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     app.jinja_env.globals["csrf"] = csrf_field
     app.register_blueprint(create_blueprint())
+    _pages_for_unrouted_paths(app, settings)
+
+
+def _pages_for_unrouted_paths(app: Flask, settings: Settings) -> None:
+    """A path no route matched (``/projects/x/nothing``, ``GET /logout``) belongs to no blueprint,
+    so the app's JSON handler would answer it; in the console's part of the URL space -- all but
+    the API, the token endpoint, the registry's notifications, metrics and probes -- it is a page."""
+    machine_paths = ("/api/", settings.token_path, "/registry/", "/metrics", "/healthz", "/readyz")
+    as_json = app.error_handler_spec[None][None][HTTPException]
+
+    def unrouted(exc: HTTPException):
+        if request.blueprint is not None or request.path.startswith(machine_paths):
+            return as_json(exc)
+        response = _http_page(exc)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    app.register_error_handler(HTTPException, unrouted)
 
 
 def csrf_field() -> Markup:
@@ -129,6 +148,13 @@ _TITLES = {400: "Bad request", 401: "Sign-in required", 403: "Not allowed", 404:
            503: "Unavailable"}
 
 
+def _http_page(exc: HTTPException):
+    status = exc.code or 500
+    headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")}
+    message = "There is no such page." if status == 404 else (exc.description or exc.name)
+    return error_page(status, _TITLES.get(status, exc.name), message, headers)
+
+
 def _register_errors(blueprint: Blueprint) -> None:
     @blueprint.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):
@@ -162,11 +188,7 @@ def _register_errors(blueprint: Blueprint) -> None:
         db.session.rollback()
         return error_page(400, _TITLES[400], "The form holds a value that cannot be stored.")
 
-    @blueprint.errorhandler(HTTPException)
-    def _http(exc: HTTPException):
-        status = exc.code or 500
-        headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type", "content-length")}
-        return error_page(status, _TITLES.get(status, exc.name), exc.description or exc.name, headers)
+    blueprint.register_error_handler(HTTPException, _http_page)
 
     @blueprint.errorhandler(Exception)
     def _unexpected(exc: Exception):
