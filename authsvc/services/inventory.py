@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, union_all
 
 from ..core.policy import Principal, may_see_members
 from ..core.scopes import project_of
@@ -354,23 +354,26 @@ def project_images(uow: UnitOfWork, actor: Principal, project: str, *, offset: i
                    tags_per_repository: int = 20) -> tuple[list[tuple[RepositoryInfo, list[TagInfo]]], int]:
     """One page of the project's repositories, each with its newest tags (at most
     ``tags_per_repository``; ``RepositoryInfo.tag_count`` says how many there are), and how many
-    repositories there are: three queries whatever the page holds (a console's project page)."""
+    repositories there are: four queries whatever the page holds (a console's project page)."""
     page, total = list_repositories(uow, actor, project, offset=offset, limit=limit)
     if not page:
         return [], total
     _, view = projects.get_project(uow, actor, project)
     show_pusher = may_see_members(actor, view)
-    newest = func.row_number().over(partition_by=Tag.repository_id,
-                                    order_by=(Tag.pushed_at.desc(), Tag.name)).label("rank")
-    ranked = (select(Repository.name.label("repository"), Tag.name, Tag.digest, Tag.media_type, Tag.size,
-                     Tag.pushed_by, Tag.pushed_at, newest).join(Repository, Tag.repository_id == Repository.id)
-              .where(Repository.name.in_([info.name for info in page])).subquery())
-    rows = uow.session.execute(select(ranked).where(ranked.c.rank <= tags_per_repository)
-                               .order_by(ranked.c.repository, ranked.c.rank)).all()
+    # One statement of per-repository "newest N" selects: each reads only its repository's rows
+    # through the (repository_id, name) index, where one window over all of them ranked every tag.
+    columns = (Repository.name.label("repository"), Tag.name, Tag.digest, Tag.media_type, Tag.size,
+               Tag.pushed_by, Tag.pushed_at)
+    newest = [select(*columns).join(Repository, Tag.repository_id == Repository.id)
+              .where(Repository.name == info.name).order_by(Tag.pushed_at.desc(), Tag.name)
+              .limit(tags_per_repository).subquery() for info in page]
+    rows = uow.session.execute(union_all(*(select(sub) for sub in newest))).all()
     tags: dict[str, list[TagInfo]] = {info.name: [] for info in page}
     for row in rows:
         tags[row.repository].append(TagInfo(row.name, row.digest, row.media_type, row.size,
                                             row.pushed_by if show_pusher else None, row.pushed_at))
+    for found in tags.values():  # a UNION ALL keeps no order of its own
+        found.sort(key=lambda tag: (-tag.pushed_at.timestamp(), tag.name))
     return [(info, tags[info.name]) for info in page], total
 
 

@@ -255,3 +255,16 @@ def test_my_account_password_tokens_and_docker_logins(console):
     refused = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": refresh,
                                           "service": "registry"})
     assert refused.status_code == 401
+
+
+def test_the_members_tab_pages_a_large_project(console):
+    with console.app_context():
+        from authsvc.services.access import accounts
+        for index in range(55):
+            call(accounts.create_user, OPERATOR, f"member-{index:02d}", "member-pass-1")
+            call(projects.add_member, OPERATOR, "priv", f"member-{index:02d}", "guest")
+    alice = Browser(console, "alice")
+    first = alice.text("/projects/priv/members")
+    assert "59 members" in first and first.count("<td>guest</td>") == 47 and ">Next<" in first  # carol + 46
+    second = alice.text("/projects/priv/members?page=2")
+    assert second.count("<tr>") == 10 and ">Previous<" in second and "member-54" in second

@@ -8,7 +8,7 @@ from ...core.policy import Role
 from ...services.access import projects as project_service
 from ...services.errors import ServiceError
 from ..unit import unit
-from .pages import form_text, page, refused
+from .pages import PAGE_SIZE, form_text, page, page_number, refused
 from .projects import principal, project_context
 
 ROLES = tuple(role.value for role in reversed(Role))  # guest, developer, maintainer, admin
@@ -18,8 +18,10 @@ def register(bp: Blueprint) -> None:
     def members_page(name: str, error=None, **values):
         context = project_context(name)
         members = project_service.list_members(unit(), principal(), name)  # 403 for a non-member
-        return page("members.html", tab="members", members=members, roles=ROLES, error=error,
-                    **values, **context)
+        number = page_number()
+        shown = members[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
+        return page("members.html", tab="members", members=shown, total=len(members), number=number,
+                    has_next=number * PAGE_SIZE < len(members), roles=ROLES, error=error, **values, **context)
 
     @bp.get("/projects/<name>/members")
     def members(name: str):

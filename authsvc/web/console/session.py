@@ -25,6 +25,8 @@ from .pages import form_text, local_path, page
 COOKIE_NAME = "authsvc_session"
 _USER = "user"
 _IDENTITY_KEY = "authsvc.console.identity"
+#: Seconds the clocks of two workers or instances may disagree.
+CLOCK_SKEW = 300
 #: The one answer to every failed sign-in, whatever its cause.
 INVALID = "Invalid user name or password."
 THROTTLED = "Too many failed sign-ins. Try again later."
@@ -90,7 +92,8 @@ def _resume() -> Identity | None:
     except (KeyError, TypeError, ValueError):
         session.clear()
         return None
-    if now - issued >= limits.max_seconds or now - seen >= limits.idle_seconds or now < issued:
+    # A cookie claiming to come from the future (beyond a clock step between workers) is refused.
+    if now - issued >= limits.max_seconds or now - seen >= limits.idle_seconds or issued > now + CLOCK_SKEW:
         session.clear()
         return None
     identity = sessions.resume(unit(), user_id, version)
