@@ -67,7 +67,7 @@ PAGES = (
     Page("projects.admin", "/projects", ADMIN, "10000 projects"),
     Page("projects.admin.page100", "/projects?page=100", ADMIN, "proj0"),
     Page("project.repositories", f"/projects/{BIG}", PROBE, "docker pull"),
-    Page("project.members", f"/projects/{BIG}/members", PROBE, "user0999"),
+    Page("project.members", f"/projects/{BIG}/members", PROBE, "user0050"),
 )
 
 
