@@ -64,6 +64,8 @@ def add_member(tab: ConsoleTab, project: str, user: str, role: str) -> None:
 def project_rows(tab: ConsoleTab) -> dict[str, dict[str, str]]:
     """The projects table on the current page: name -> {column header: cell text}."""
     table = tab.page.get_by_role("table")
+    if table.count() == 0:  # no project to list: the page says so instead
+        return {}
     headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
     rows = {}
     for row in table.locator("tbody tr").all():
@@ -72,3 +74,13 @@ def project_rows(tab: ConsoleTab) -> dict[str, dict[str, str]]:
             record = dict(zip(headers, cells))
             rows[record["Name"]] = record
     return rows
+
+
+def search_projects(tab: ConsoleTab, text: str) -> dict[str, dict[str, str]]:
+    """The projects list searched for ``text`` through its search field (the session's stack holds
+    every test's projects, more than one page of them): name -> {column header: cell text}."""
+    tab.goto("/projects")
+    field = tab.page.get_by_label("Search projects")
+    field.fill(text)
+    follow(tab.page, field, "Enter")
+    return project_rows(tab)
