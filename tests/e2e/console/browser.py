@@ -97,6 +97,16 @@ class ConsoleTab:
             delay = min(delay * 2, 1.0)
             self.page.reload()
 
+    def poll(self, what: str, expression: str, expected: object, deadline_s: float = 5) -> bool:
+        """Evaluate ``expression`` (awaiting a promise) until it equals ``expected``, or fail.
+        (``wait_for_function`` would take a returned promise as a true value without awaiting it.)"""
+        deadline = time.monotonic() + deadline_s
+        while (value := self.page.evaluate(expression)) != expected:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not within {deadline_s:.0f}s: {what}: {value!r} != {expected!r}")
+            self.page.wait_for_timeout(50)  # polling interval
+        return True
+
     def csp_violations(self) -> list[str]:
         return [m for m in self.messages if any(marker in m for marker in CSP_MARKERS)]
 

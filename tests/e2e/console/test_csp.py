@@ -35,8 +35,11 @@ def test_the_browser_refuses_inline_code_and_runs_the_consoles_own_script(stack,
     copy.wait_for(state="visible")  # un-hidden by copy.js: the console's own script ran
 
     assert tab.csp_violations() == [], tab.messages
-    tab.page.evaluate(INJECT)
-    tab.page.wait_for_function("() => true")  # one more task: the refusals are logged by then
+    def refusal(kind: str):
+        return lambda message: "Content Security Policy" in message.text and kind in message.text
+
+    with tab.page.expect_console_message(refusal("script")), tab.page.expect_console_message(refusal("style")):
+        tab.page.evaluate(INJECT)
     assert tab.page.evaluate("() => window.inlineScriptRan") is None, "an inline script ran"
     background = tab.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
     assert background != "rgb(255, 0, 0)", "an inline style was applied"

@@ -77,7 +77,7 @@ def test_the_seed_guides_walkthrough_in_the_console(stack, open_tab, docker, doc
     ok(client(*login[1:], "-u", alice_name, "--password-stdin", input=alice_password + "\n"),
        "docker login as shown on the Push image tab")
     target = f"{stack.host}/{private}/walkthrough/app:v1"
-    ok(client(tag[1], source, target), "docker tag as shown (SOURCE_IMAGE and IMAGE filled in)")
+    ok(client(tag[1], source, target), "docker tag as shown, its placeholders filled in")
     ok(client(push[1], target), "docker push as shown")
 
     # The Repositories tab learns of the push from the registry's notification.
@@ -87,7 +87,7 @@ def test_the_seed_guides_walkthrough_in_the_console(stack, open_tab, docker, doc
     alice.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=alice.base_url)
     row = alice.page.locator("tr", has=alice.page.locator("code", has_text=pull))
     row.get_by_role("button", name="Copy").click()
-    alice.page.wait_for_function("text => navigator.clipboard.readText().then(t => t === text)", arg=pull)
+    assert alice.poll("the clipboard holds the pull command", "() => navigator.clipboard.readText()", pull)
 
     # A logged-in non-member: the public project only; the private one does not exist for him.
     other = open_tab(outsider)
