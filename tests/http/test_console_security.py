@@ -133,8 +133,14 @@ def test_errors_are_pages_in_the_console_and_json_in_the_api(console):
     assert api.status_code == 404 and api.get_json()["errors"][0]["code"] == "NOT_FOUND"
     forbidden = erin.get("/projects/pub/robots")
     assert forbidden.status_code == 403 and forbidden.mimetype == "text/html"
-    wrong_method = erin.client.get("/logout")
-    assert wrong_method.status_code == 405
+    wrong_method = erin.get("/logout")
+    assert wrong_method.status_code == 405 and wrong_method.mimetype == "text/html"
+    nowhere = erin.get("/projects/priv/nothing-here")
+    assert nowhere.status_code == 404 and nowhere.mimetype == "text/html"
+    for accept in ({}, {"Accept": "*/*"}, {"Accept": "application/json"}):  # not a browser: JSON as before
+        assert erin.client.get("/nope", headers=accept).get_json()["errors"][0]["code"] == "NOT_FOUND"
+    assert erin.get("/api/v1/nope").get_json()["errors"][0]["code"] == "NOT_FOUND"
+    assert erin.get("/token", query_string={"service": "nope"}).mimetype == "application/json"
 
 
 def test_the_api_token_endpoint_and_notifications_take_no_csrf_token_and_set_no_cookie(console):
@@ -215,3 +221,31 @@ def test_a_deactivated_account_cannot_use_a_form_it_loaded_before(console):
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     with console.app_context():
         assert db.session.query(Project).filter_by(name="late").count() == 0
+
+
+def test_a_database_outage_is_a_503_page(console, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from authsvc.services.authn import session as sessions
+
+    bob = Browser(console, "bob")
+
+    def broken(*_args, **_kwargs):
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(sessions, "resume", broken)
+    response = bob.get("/projects")
+    assert response.status_code == 503 and response.mimetype == "text/html"
+    assert response.headers["Retry-After"] and "database is unavailable" in response.get_data(as_text=True)
+    assert response.headers["Content-Security-Policy"]
+
+
+def test_passwords_and_secrets_never_reach_the_log(console, caplog):
+    caplog.set_level("DEBUG")
+    alice = Browser(console, "alice")
+    made = alice.post("/projects/priv/robots", {"name": "ci", "pull": "on", "expires_in_days": "3"})
+    secret = re.search(r'id="robot-secret">([^<]+)<', made.get_data(as_text=True)).group(1)
+    alice.post("/projects/priv/robots/ci/pull-secret", {"secret": secret, "namespace": "apps"})
+    alice.post("/account/password", {"current": "alice-pass-1", "password": "alice-new-pass", "repeat": "alice-new-pass"})
+    for text in ("alice-pass-1", "alice-new-pass", secret):
+        assert text not in caplog.text

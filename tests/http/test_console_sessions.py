@@ -161,3 +161,26 @@ def test_the_cookie_holds_no_secret_and_a_forged_one_is_refused(console):
     assert "bob-pass-1" not in cookie.value
     client.set_cookie("authsvc_session", cookie.value[:-3] + ("AAA" if not cookie.value.endswith("AAA") else "BBB"))
     assert client.get("/projects").status_code == 302
+
+
+def test_two_app_instances_on_one_signing_key_accept_each_others_cookies_until_a_rotation(tmp_path):
+    """Every worker and instance derives the cookie key from the shared signing key: a session made
+    by one is valid on another; activating a rotated key ends it (docs/operations.md)."""
+    from authsvc.signing import rotation
+    from tests.conftest import app_settings
+
+    with served(tmp_path) as first:
+        from authsvc import create_app
+        second = create_app(app_settings(tmp_path), environ={})
+        browser = Browser(first, "bob")
+        cookie = browser.client.get_cookie("authsvc_session").value
+        other = second.test_client()
+        other.set_cookie("authsvc_session", cookie)
+        assert other.get("/projects").status_code == 200
+        context = second.extensions["authsvc"]
+        rotation.stage(context.key_paths, common_name="authsvc", validity_days=30, kid_format="libtrust")
+        rotation.activate(context.key_paths, kid_format="libtrust", token_lifetime=300)
+        context._key_check_due = 0.0  # look at the key files now, not after KEY_RECHECK_SECONDS
+        assert other.get("/projects").status_code == 302
+        with second.app_context():
+            db.engine.dispose()

@@ -12,6 +12,9 @@ import re
 
 from tests.conftest import PASSWORDS
 
+#: What Chromium sends with a page request: the console answers a path it has no route for with
+#: a page only when the client prefers HTML.
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -44,7 +47,7 @@ class Browser:
         return csrf_token(self.client.get("/account").get_data(as_text=True))
 
     def get(self, path: str, **kwargs):
-        return self.client.get(path, **kwargs)
+        return self.client.get(path, headers={"Accept": BROWSER_ACCEPT}, **kwargs)
 
     def post(self, path: str, data: dict | None = None, *, token: str | None = None, with_token: bool = True):
         form = dict(data or {})

@@ -52,3 +52,15 @@ def test_signer_headers(tmp_path, kid_format):
     claims = jwt.decode(issued.token, material.certificate.public_key(), algorithms=["ES256"],
                         audience="svc", issuer="iss")
     assert claims["exp"] - claims["iat"] == 120 and claims["access"] == []
+
+
+def test_derived_secrets_follow_the_key_and_differ_by_purpose(tmp_path):
+    """The web console's cookie key: the same from every load of one key (every worker and
+    instance), another for another purpose or another key."""
+    first = keys.generate(tmp_path / "a.key", tmp_path / "a.crt", common_name="authsvc", validity_days=1)
+    again = keys.load(tmp_path / "a.key", tmp_path / "a.crt")
+    other = keys.generate(tmp_path / "b.key", tmp_path / "b.crt", common_name="authsvc", validity_days=1)
+    assert first.derived_secret(b"console") == again.derived_secret(b"console")
+    assert len(first.derived_secret(b"console")) == 32
+    assert first.derived_secret(b"console") != first.derived_secret(b"other")
+    assert first.derived_secret(b"console") != other.derived_secret(b"console")

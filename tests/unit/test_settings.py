@@ -30,6 +30,10 @@ def test_file_then_environment(tmp_path):
     ({"AUTHSVC_KID_FORMAT": "x"}, "kid_format"),
     ({"AUTHSVC_SERVICES": " , "}, "services"),
     ({"AUTHSVC_NOPE": "1"}, "AUTHSVC_NOPE"),
+    ({"AUTHSVC_CONSOLE_IDLE_MINUTES": "0"}, "console_idle_minutes"),
+    ({"AUTHSVC_CONSOLE_IDLE_MINUTES": "121", "AUTHSVC_CONSOLE_MAX_HOURS": "2"}, "console_idle_minutes"),
+    ({"AUTHSVC_CONSOLE_MAX_HOURS": "0"}, "console_max_hours"),
+    ({"AUTHSVC_CONSOLE_MAX_HOURS": "721"}, "console_max_hours"),
 ])
 def test_invalid_values_name_the_key(environ, key):
     with pytest.raises(SettingsError, match=key):

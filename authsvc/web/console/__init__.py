@@ -77,13 +77,15 @@ def register(app: Flask, settings: Settings) -> None:
 
 def _pages_for_unrouted_paths(app: Flask, settings: Settings) -> None:
     """A path no route matched (``/projects/x/nothing``, ``GET /logout``) belongs to no blueprint,
-    so the app's JSON handler would answer it; in the console's part of the URL space -- all but
-    the API, the token endpoint, the registry's notifications, metrics and probes -- it is a page."""
+    so the app's JSON handler would answer it.  A browser (which prefers ``text/html``) gets a page
+    there instead, outside the API, the token endpoint, the registry's notifications, metrics and
+    probes; every other client (curl's ``*/*``, no ``Accept`` at all) keeps the JSON error."""
     machine_paths = ("/api/", settings.token_path, "/registry/", "/metrics", "/healthz", "/readyz")
     as_json = app.error_handler_spec[None][None][HTTPException]
 
     def unrouted(exc: HTTPException):
-        if request.blueprint is not None or request.path.startswith(machine_paths):
+        wants_page = request.accept_mimetypes.best_match(("application/json", "text/html")) == "text/html"
+        if request.blueprint is not None or request.path.startswith(machine_paths) or not wants_page:
             return as_json(exc)
         response = _http_page(exc)
         for name, value in SECURITY_HEADERS.items():

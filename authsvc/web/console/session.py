@@ -78,6 +78,9 @@ def current() -> Identity | None:
     """The signed-in person of this request, checked once per request, or None."""
     environ = request.environ
     if _IDENTITY_KEY not in environ:
+        # None first: if reading the account fails (the database is down), the error page that
+        # follows renders as for nobody instead of failing the same way again.
+        environ[_IDENTITY_KEY] = None
         environ[_IDENTITY_KEY] = _resume()
     return environ[_IDENTITY_KEY]
 
