@@ -275,6 +275,7 @@ cat <<MSG
 
 Local stack is up (state, logs, pid files in $STATE):
   registry  http://$R  ->  token realm $REALM
+  console   http://127.0.0.1:$AUTH_PORT/   (sign in as admin, below)
   inventory the registry notifies authsvc (secret in $SECRET_FILE)
   docker    $DOCKER_HOST_EFFECTIVE
   $cli_note

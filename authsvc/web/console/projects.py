@@ -14,8 +14,8 @@ from .pages import PAGE_SIZE, form_text, page, page_number, refused
 from .session import current
 
 #: Repositories per page of the Repositories tab, and the newest tags shown for each.
-REPOSITORIES_PER_PAGE = 20
-TAGS_PER_REPOSITORY = 20
+REPOSITORIES_PER_PAGE = 10
+TAGS_PER_REPOSITORY = 10
 #: Shown in the commands when the operator has not set ``registry_host``.
 HOST_PLACEHOLDER = "REGISTRY_HOST"
 
