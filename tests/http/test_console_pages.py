@@ -269,3 +269,19 @@ def test_the_members_tab_pages_a_large_project(console):
     assert "59 members" in first and first.count("<td>guest</td>") == 47 and ">Next<" in first  # carol + 46
     second = alice.text("/projects/priv/members?page=2")
     assert second.count("<tr>") == 10 and ">Previous<" in second and "member-54" in second
+
+
+def test_a_repository_with_many_tags_links_to_all_of_them(console):
+    with console.app_context():
+        call(inventory.record_events, {"events": [push_event(f"t{i}", "priv/team/app", f"v{i:02d}", day=1 + i % 28)
+                                                  for i in range(60)]})
+    bob = Browser(console, "bob")
+    tab = bob.text("/projects/priv")
+    assert "60 tags, the newest 10 shown" in tab and 'href="/projects/priv/repositories/team/app"' in tab
+    first = bob.text("/projects/priv/repositories/team/app")
+    assert "60 tags, by name" in first and first.count("docker pull registry.test:5000/priv/team/app:") == 50
+    assert ">Next<" in first and "/projects/priv/repositories/team/app?page=2" in first
+    second = bob.text("/projects/priv/repositories/team/app?page=2")
+    assert second.count("docker pull registry.test:5000/priv/team/app:") == 10 and ":v59</code>" in second
+    assert bob.get("/projects/priv/repositories/team/nothing").status_code == 404
+    assert Browser(console, "erin").get("/projects/priv/repositories/team/app").status_code == 404

@@ -103,7 +103,7 @@ def test_the_sign_in_form_needs_its_token_too(console):
 
 
 PAGES = ["/login", "/projects", "/projects?q=p&page=2", "/projects/new", "/projects/priv", "/projects/priv/push",
-         "/projects/priv/members", "/projects/priv/robots", "/projects/priv/settings", "/admin/users",
+         "/projects/priv/repositories/app", "/projects/priv/members", "/projects/priv/robots", "/projects/priv/settings", "/admin/users",
          "/admin/users/new", "/admin/users/bob/password", "/admin/users/bob/delete", "/admin/audit",
          "/account", "/account/tokens", "/account/logins", "/projects/missing", "/projects/priv/nothing-here",
          "/console-static/console.css", "/console-static/copy.js"]

@@ -88,6 +88,15 @@ def register(bp: Blueprint) -> None:
         return page("repositories.html", tab="repositories", images=images, total=total, number=number,
                     has_next=number * REPOSITORIES_PER_PAGE < total, **context)
 
+    @bp.get("/projects/<name>/repositories/<path:repository>")
+    def repository_tags(name: str, repository: str):
+        context = project_context(name)
+        number = page_number()
+        tags, total = inventory.list_tags(unit(), principal(), name, repository,
+                                          offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        return page("repository.html", tab="repositories", repository=f"{name}/{repository}", path=repository,
+                    tags=tags, total=total, number=number, has_next=number * PAGE_SIZE < total, **context)
+
     @bp.get("/projects/<name>/push")
     def push_image(name: str):
         return page("push.html", tab="push", **project_context(name))
