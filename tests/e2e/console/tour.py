@@ -123,6 +123,7 @@ SCREENS = (
     Screen("projects", "Projects", "/projects"),
     Screen("project-new", "New project", "/projects/new"),
     Screen("project-repositories", "A project: Repositories", "/projects/{project}"),
+    Screen("repository-tags", "A repository: every tag", "/projects/{project}/repositories/frontend"),
     Screen("project-push", "A project: Push image", "/projects/{project}/push"),
     Screen("project-members", "A project: Members", "/projects/{project}/members"),
     Screen("project-robots", "A project: Robots", "/projects/{project}/robots"),
