@@ -7,8 +7,8 @@ and a private dockerd.  Every figure is printed as
     name: value unit (baseline value unit) ratio X (target Y) PASS|MISS|INFO
 
 Benchmarks (``--only``): tokens (item 1), refresh and anonymous (item 2),
-push (item 3), latency (item 4); item 5 (memory per worker) follows whichever
-of them ran.  ``--quick`` shortens every run to smoke-test the suite; its
+push (item 3), latency (item 4), console (the web console's pages on a large
+database); item 5 (memory per worker) follows whichever of them ran.  ``--quick`` shortens every run to smoke-test the suite; its
 figures are not meant to be quoted.  See docs/performance.md.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from . import harness
 from .harness import BenchmarkError, Load, ProductionStack, Report
 
-BENCHMARKS = ("tokens", "refresh", "anonymous", "push", "latency")
+BENCHMARKS = ("tokens", "refresh", "anonymous", "push", "latency", "console")
 
 
 @dataclass
@@ -163,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
                 from . import bigdb
                 report.say("\n== token latency, large database vs 10 users (item 4) ==")
                 bigdb.run_latency(run)
+            if "console" in args.only:
+                from . import console
+                report.say("\n== web console pages, 10,000 projects / 1,000 members / 100,000 tags ==")
+                console.run_console(run)
             if run.loaded:
                 from . import tokens
                 report.say("\n== resident memory per worker after the load (item 5) ==")

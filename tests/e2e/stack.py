@@ -105,32 +105,54 @@ class Stack:
                "AUTHSVC_NOTIFICATION_SECRET": NOTIFICATION_SECRET}
         if self.database_url:
             env["AUTHSVC_DATABASE_URL"] = self.database_url
+        if self.registry_port:
+            # What the web console prints in its docker commands and pull Secrets, as an operator sets it.
+            env["AUTHSVC_REGISTRY_HOST"] = self.host
         return clean_environ(env)
 
     def start(self) -> None:
         init = self.authsvc("init", check=False)
         if init.returncode != 0:
             raise StartupFailed(f"authsvc init failed:\n{init.stdout}{init.stderr}", exited=True, log="")
-        self.gunicorn = self._start_on_free_port("authsvc", self._gunicorn_service, "/healthz", 200)
-        self.registry = self._start_on_free_port("registry", self._registry_service, "/v2/", 401)
+        # authsvc must know the registry's address (registry_host) and the registry authsvc's (the
+        # realm), so the registry's port is chosen first and authsvc started with it; should another
+        # process take that port before the registry binds it, both start again on new ports.
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.registry_port = free_port()
+            self.gunicorn = self._start_on_free_port("authsvc", self._gunicorn_service, "/healthz", 200)
+            try:
+                self.registry = self._start_on_port(self._registry_service, self.registry_port, "/v2/", 401)
+                return
+            except StartupFailed as exc:
+                self.gunicorn.stop()
+                port_taken = any(text in exc.log.lower() for text in PORT_TAKEN)
+                if not (exc.exited and port_taken) or attempt == PORT_ATTEMPTS:
+                    raise
 
     def _start_on_free_port(self, name: str, factory, path: str, expected: int) -> Service:
         """Start on a fresh port; retry with another when the port was taken in the meantime."""
         for attempt in range(1, PORT_ATTEMPTS + 1):
-            port = free_port()
-            service = factory(port)
-            service.start()
-            url = f"http://127.0.0.1:{port}{path}"
             try:
-                service.wait_ready(lambda: http_status(url) == expected, timeout=STARTUP_TIMEOUT,
-                                   what=f"GET {url} answered {expected}")
-                return service
+                return self._start_on_port(factory, free_port(), path, expected)
             except StartupFailed as exc:
-                service.stop()
                 port_taken = any(text in exc.log.lower() for text in PORT_TAKEN)
                 if not (exc.exited and port_taken) or attempt == PORT_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def _start_on_port(factory, port: int, path: str, expected: int) -> Service:
+        """Start ``factory(port)`` and wait until GET ``path`` answers ``expected``; stopped if not."""
+        service = factory(port)
+        service.start()
+        url = f"http://127.0.0.1:{port}{path}"
+        try:
+            service.wait_ready(lambda: http_status(url) == expected, timeout=STARTUP_TIMEOUT,
+                               what=f"GET {url} answered {expected}")
+        except StartupFailed:
+            service.stop()
+            raise
+        return service
 
     def _gunicorn_service(self, port: int) -> Service:
         self.auth_port = port  # the realm (in self.env) names this port
