@@ -33,6 +33,12 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+#: ``users.source`` values: a password checked here, or by the directory (LDAP / Active Directory).
+LOCAL_SOURCE = "local"
+DIRECTORY_SOURCE = "ldap"
+#: Longest directory group name kept (a ``cn``, lower-cased).
+GROUP_NAME_MAX = 200
+
 #: Longest principal name stored (actors, creators, pushers): robot logins reach 111 characters.
 PRINCIPAL_NAME_MAX = 120
 
@@ -56,6 +62,16 @@ class User(db.Model):
     credential_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
                                                     server_default=func.current_timestamp())
+    #: Where the password is checked: ``local`` (password_hash) or ``ldap`` (the directory; the
+    #: hash is then an unusable marker, see services/authn/directory.py).
+    source: Mapped[str] = mapped_column(String(8), nullable=False, default=LOCAL_SOURCE,
+                                        server_default=LOCAL_SOURCE)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: A directory user's groups (lower-case names, one per line) as last read from the directory,
+    #: and when: they count only until ``groups_read_at + credential_cache_ttl``.
+    directory_groups: Mapped[str | None] = mapped_column(Text, nullable=True)
+    groups_read_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
@@ -93,6 +109,23 @@ class Membership(db.Model):
 
     user: Mapped[User] = relationship(back_populates="memberships")
     project: Mapped[Project] = relationship(back_populates="memberships")
+
+
+class GroupMembership(db.Model):
+    """A directory group as a member of a project: everyone the directory puts in the group holds
+    ``role`` there (a person's role is the highest of their own membership and their groups')."""
+
+    __tablename__ = "project_groups"
+    __table_args__ = (UniqueConstraint("project_id", "group_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+    group_name: Mapped[str] = mapped_column(String(GROUP_NAME_MAX), nullable=False)
+    role: Mapped[Role] = mapped_column(Enum(Role, name="role", native_enum=False, create_constraint=True, length=16,
+                                            values_callable=lambda roles: [r.value for r in roles]),
+                                       nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
+                                                    server_default=func.current_timestamp())
 
 
 class RefreshToken(db.Model):

@@ -3,7 +3,8 @@
 #   - Debian packages: the registry, dockerd + docker CLI (+ containerd/ctr), podman, skopeo,
 #     PostgreSQL, wrk, curl, python3-venv, systemd (systemd-analyze, for the units in deploy/systemd),
 #     debootstrap and docker-compose (tests/e2e/test_compose.py builds and runs deploy/docker images),
-#     chromium (tests/e2e/console drives the web console with Playwright through Debian's browser);
+#     chromium (tests/e2e/console drives the web console with Playwright through Debian's browser),
+#     slapd and ldap-utils (the directory-account tests start their own OpenLDAP and change it with ldapmodify);
 #   - the venv REPO/.venv with authsvc installed editable, with its test and postgres extras.
 # Idempotent and quiet: does nothing that is already done, prints one summary line,
 # and shows the captured output of a step only when that step fails.
@@ -13,7 +14,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 VENV="$REPO/.venv"
 PACKAGES=(docker-registry docker.io podman skopeo postgresql wrk curl ca-certificates python3-venv systemd
-          debootstrap docker-compose chromium)
+          debootstrap docker-compose chromium slapd ldap-utils)
 
 LOG=$(mktemp "${TMPDIR:-/tmp}/authsvc-install.XXXXXX")
 trap 'rm -f "$LOG"' EXIT
