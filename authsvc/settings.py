@@ -110,6 +110,42 @@ class Settings:
     #: ... and this many hours after they signed in, however active they were.
     console_max_hours: int = 12
 
+    # -- directory accounts (LDAP / Active Directory); docs/operations.md, "Directory accounts" --
+    #: ``ldaps://host:636`` or ``ldap://host:389`` (with ``ldap_start_tls`` or ``ldap_allow_plain``);
+    #: empty: no directory, local accounts only.
+    ldap_url: str = ""
+    #: The service account that finds users and reads groups; empty: bind as the user through
+    #: ``ldap_user_dn_template`` (then stand-in credentials cannot re-read groups: see the docs).
+    ldap_bind_dn: str = ""
+    #: Its password, or better a file holding it (mode 0600, like a key file); never both.
+    ldap_bind_password: str = ""
+    ldap_bind_password_file: str = ""
+    #: Where users are searched, and the filter (``{name}`` is the escaped login name).
+    ldap_user_base_dn: str = ""
+    ldap_user_filter: str = "(&(objectClass=inetOrgPerson)(uid={name}))"
+    #: Instead of a search: the user's DN with ``{name}``, e.g. ``uid={name},ou=people,dc=example,dc=org``.
+    ldap_user_dn_template: str = ""
+    #: Where groups are searched (empty: groups are not read), and the filter naming the user's
+    #: groups (``{dn}``: the user's escaped DN; ``{name}``: the escaped login name).
+    ldap_group_base_dn: str = ""
+    ldap_group_filter: str = "(&(objectClass=groupOfNames)(member={dn}))"
+    #: Attributes: the login name, e-mail address and display name of a user, a group's name.
+    ldap_name_attribute: str = "uid"
+    ldap_mail_attribute: str = "mail"
+    ldap_display_name_attribute: str = "displayName"
+    ldap_group_name_attribute: str = "cn"
+    #: Members of this directory group are system administrators (while they are in it).
+    ldap_admin_group: str = ""
+    #: CA certificate(s) (PEM) the directory's certificate must chain to; empty: the system's.
+    ldap_tls_ca_file: str = ""
+    #: Upgrade an ``ldap://`` connection with StartTLS.
+    ldap_start_tls: bool = False
+    #: Allow ``ldap://`` without StartTLS: passwords cross the network in clear text.  Tests only.
+    ldap_allow_plain: bool = False
+    #: Seconds to connect, and to wait for each answer, before "directory unavailable" (503).
+    ldap_connect_timeout: float = 3.0
+    ldap_receive_timeout: float = 5.0
+
     # -- derived values -------------------------------------------------
 
     @property
@@ -248,6 +284,44 @@ def _validate(s: Settings) -> None:
         raise bad("console_max_hours", "must be between 1 and 720 hours")
     if not 1 <= s.console_idle_minutes <= s.console_max_hours * 60:
         raise bad("console_idle_minutes", "must be at least 1 minute and at most console_max_hours")
+    if s.ldap_url:
+        _validate_directory(s, bad)
+
+
+def _validate_directory(s: Settings, bad) -> None:
+    """The directory settings, when ``ldap_url`` is set: what can be checked without the network
+    (files are checked as the directory client is made, the connection by ``authsvc doctor``)."""
+    scheme, _, rest = s.ldap_url.partition("://")
+    if scheme not in ("ldap", "ldaps") or not rest.strip("/"):
+        raise bad("ldap_url", "must be ldaps://host[:port] or ldap://host[:port]")
+    if scheme == "ldaps" and s.ldap_start_tls:
+        raise bad("ldap_start_tls", "is for ldap:// URLs; ldaps:// is TLS from the start")
+    if scheme == "ldap" and not (s.ldap_start_tls or s.ldap_allow_plain):
+        raise bad("ldap_url", "ldap:// sends passwords in clear text: use ldaps://, or set ldap_start_tls = "
+                  "true (or ldap_allow_plain = true, for a test directory only)")
+    if s.ldap_bind_password and s.ldap_bind_password_file:
+        raise bad("ldap_bind_password", "set ldap_bind_password or ldap_bind_password_file, not both")
+    if s.ldap_bind_dn and not (s.ldap_bind_password or s.ldap_bind_password_file):
+        raise bad("ldap_bind_dn", "needs ldap_bind_password_file (or ldap_bind_password)")
+    if s.ldap_user_dn_template:
+        if "{name}" not in s.ldap_user_dn_template:
+            raise bad("ldap_user_dn_template", "must contain {name}")
+    elif not (s.ldap_bind_dn and s.ldap_user_base_dn):
+        raise bad("ldap_user_base_dn", "users are found by a search (ldap_bind_dn, ldap_user_base_dn and "
+                  "ldap_user_filter) or by ldap_user_dn_template: set one of them")
+    elif "{name}" not in s.ldap_user_filter or not s.ldap_user_filter.startswith("("):
+        raise bad("ldap_user_filter", "must be an LDAP filter in parentheses containing {name}")
+    if s.ldap_group_base_dn and not ("{dn}" in s.ldap_group_filter or "{name}" in s.ldap_group_filter):
+        raise bad("ldap_group_filter", "must contain {dn} (the user's DN) or {name} (the login name)")
+    if s.ldap_admin_group and not s.ldap_group_base_dn:
+        raise bad("ldap_admin_group", "needs ldap_group_base_dn: groups are not read without it")
+    for key in ("ldap_name_attribute", "ldap_mail_attribute", "ldap_display_name_attribute",
+                "ldap_group_name_attribute"):
+        if not getattr(s, key).replace("-", "").replace(";", "").isalnum():
+            raise bad(key, "must be an attribute name (letters, digits, '-')")
+    for key in ("ldap_connect_timeout", "ldap_receive_timeout"):
+        if not 0.1 <= getattr(s, key) <= 60:
+            raise bad(key, "must be between 0.1 and 60 seconds")
 
 
 def user_config_path(environ: Mapping[str, str] | None = None) -> Path | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.policy import OPERATOR, Role
-from ..services.access import accounts, projects
+from ..services.access import accounts, project_groups, projects
 from .common import emit, json_option, read_password, with_app
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
@@ -40,7 +40,7 @@ def user_create(uow, name: str, admin: bool, password_stdin: bool) -> None:
 def user_list(uow, as_json: bool) -> None:
     """List users."""
     emit([accounts.user_summary(u) for u in accounts.list_users(uow, OPERATOR)[0]], as_json,
-         ["name", "admin", "active", "created_at"])
+         ["name", "admin", "active", "source", "created_at"])
 
 
 @user_group.command("passwd")
@@ -49,7 +49,8 @@ def user_list(uow, as_json: bool) -> None:
 @with_app
 def user_passwd(uow, name: str, password_stdin: bool) -> None:
     """Set a user's password; their refresh tokens stop working at once."""
-    accounts.get_user(uow, name)  # fail before prompting for a password of a user that does not exist
+    # Fail before prompting for a password of a user that does not exist, or is a directory account.
+    accounts.require_local_password(accounts.get_user(uow, name))
     password = read_password(password_stdin)
     accounts.set_password(uow, OPERATOR, name, password)
     click.echo(f"password of {name} changed; existing logins must log in again")
@@ -171,27 +172,57 @@ def member_add(uow, project: str, user: str, role: str) -> None:
 @json_option
 @with_app
 def member_list(uow, project: str, as_json: bool) -> None:
-    """List the members of PROJECT."""
+    """List the members of PROJECT: people, then directory groups."""
     rows = [{"user": m.user, "role": m.role.value} for m in projects.list_members(uow, OPERATOR, project)]
-    emit(rows, as_json, ["user", "role"])
+    groups = [{"group": g.group, "role": g.role.value}
+              for g in project_groups.list_group_members(uow, OPERATOR, project)]
+    if as_json:
+        emit(rows + groups, True, [])
+    else:
+        emit([{"user": r["user"], "group": None, "role": r["role"]} for r in rows]
+             + [{"user": None, "group": g["group"], "role": g["role"]} for g in groups], False,
+             ["user", "group", "role"])
+
+
+@member_group.command("add-group")
+@click.argument("project")
+@click.argument("group")
+@click.option("--role", type=ROLE_CHOICE, required=True)
+@with_app
+def member_add_group(uow, project: str, group: str, role: str) -> None:
+    """Make the directory group GROUP (its cn) a member of PROJECT: everyone in it holds ROLE."""
+    member = project_groups.add_group_member(uow, OPERATOR, project, group, role)
+    click.echo(f"group {member.group} is now {role} of {project}")
+
+
+group_flag = click.option("--group", "is_group", is_flag=True, help="USER names a directory group.")
 
 
 @member_group.command("set-role")
 @click.argument("project")
 @click.argument("user")
 @click.argument("role", type=ROLE_CHOICE)
+@group_flag
 @with_app
-def member_set_role(uow, project: str, user: str, role: str) -> None:
-    """Change USER's role in PROJECT."""
-    projects.set_role(uow, OPERATOR, project, user, role)
+def member_set_role(uow, project: str, user: str, role: str, is_group: bool) -> None:
+    """Change USER's (or, with --group, a group's) role in PROJECT."""
+    if is_group:
+        user = "group " + project_groups.set_group_role(uow, OPERATOR, project, user, role).group
+    else:
+        projects.set_role(uow, OPERATOR, project, user, role)
     click.echo(f"{user} is now {role} of {project}")
 
 
 @member_group.command("remove")
 @click.argument("project")
 @click.argument("user")
+@group_flag
 @with_app
-def member_remove(uow, project: str, user: str) -> None:
-    """Remove USER from PROJECT."""
-    projects.remove_member(uow, OPERATOR, project, user)
+def member_remove(uow, project: str, user: str, is_group: bool) -> None:
+    """Remove USER (or, with --group, a directory group) from PROJECT."""
+    if is_group:
+        project_groups.remove_group_member(uow, OPERATOR, project, user)
+        user = f"group {user.lower()}"
+    else:
+        projects.remove_member(uow, OPERATOR, project, user)
     click.echo(f"removed {user} from {project}")

@@ -105,6 +105,9 @@ class Principal:
     is_system_admin: bool = False
     robot_scope: RobotScope | None = None
     credential: CredentialKind = CredentialKind.NONE
+    #: A directory user's groups (lower-case names) as read within ``credential_cache_ttl``: each
+    #: group that is a member of a project lends its role there (see :func:`highest_role`).
+    groups: frozenset[str] = frozenset()
 
     @property
     def is_anonymous(self) -> bool:
@@ -121,6 +124,22 @@ OPERATOR = Principal(subject="(operator)", is_system_admin=True, credential=Cred
 #: token, a robot secret or a refresh token (or an API token obtained with one of them) could
 #: otherwise mint a new credential that outlives its own expiry or revocation.
 CREDENTIAL_ROOTS = frozenset({CredentialKind.PASSWORD, CredentialKind.OPERATOR})
+
+
+def highest_role(*roles: Role | None) -> Role | None:
+    """The most powerful of ``roles`` (None for none): a person's role in a project is the highest
+    of their own membership and those of the directory groups they are in."""
+    held = [role for role in roles if role is not None]
+    return min(held, key=_ROLE_RANK.__getitem__) if held else None
+
+
+def role_with_groups(own: Role | None, group_roles: Iterable[tuple[str, Role]],
+                     groups: frozenset[str]) -> Role | None:
+    """``own`` raised by every (group, role) membership of the project whose group is in ``groups``."""
+    return highest_role(own, *(role for group, role in group_roles if group in groups))
+
+
+_ROLE_RANK = {role: rank for rank, role in enumerate(Role)}  # Role lists the most powerful first
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from ..signing.jwt import TokenSigner
 from ..store.reads import KeptConnectionReads
 from .authn import Authenticator
 from .authn.cache import VerifiedCredentialCache
+from .authn.directory import DirectoryAccounts
 from .grant_log import GrantLog
 
 log = logging.getLogger("authsvc")
@@ -32,7 +33,8 @@ KEY_RECHECK_SECONDS = 2.0
 class ServiceContext:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.authenticator = Authenticator(VerifiedCredentialCache(settings.credential_cache_ttl))
+        cache = VerifiedCredentialCache(settings.credential_cache_ttl)
+        self.authenticator = Authenticator(cache, DirectoryAccounts(settings, cache))
         self.grant_log = GrantLog(settings.audit_flush_interval)
         self._kept_reads: KeptConnectionReads | None = None
         self.key_paths = rotation.KeyPaths.from_settings(settings)

@@ -71,7 +71,7 @@ def issue_token(uow: UnitOfWork, request: TokenRequest) -> TokenGrant:
     identity = uow.context.authenticator.authenticate(uow, request.credential)
     principal = identity.principal
 
-    views = queries.project_views(uow.reads, identity.user_id, projects_named(scopes))
+    views = queries.project_views(uow.reads, identity.user_id, projects_named(scopes), principal.groups)
     # A token for the REST API only proves who the caller is; it never carries registry access,
     # and it is bound to the account row (id, credential version) and the credential behind it.
     granted = [] if for_api else decide(principal, scopes, views, anonymous_pull=settings.anonymous_pull)

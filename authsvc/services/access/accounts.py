@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ...core.names import InvalidName, check_user_name
 from ...core.policy import Principal, may_create_credentials, may_manage_users
-from ...store.models import RefreshToken, User
+from ...store.models import DIRECTORY_SOURCE, RefreshToken, User
 from .. import audit
 from ..authn.passwords import check_strength, hash_password
 from ..errors import Conflict, Forbidden, Invalid, NotFound
@@ -67,8 +67,20 @@ def list_users(uow: UnitOfWork, actor: Principal, *, offset: int = 0,
 def check_new_user_name(uow: UnitOfWork, name: str) -> None:
     """Raise unless ``name`` is valid and free."""
     _valid_name(name)
-    if uow.session.execute(select(func.count()).select_from(User).where(User.name == name)).scalar():
+    source = uow.session.execute(select(User.source).where(User.name == name)).scalar_one_or_none()
+    if source == DIRECTORY_SOURCE:
+        raise Conflict(f"user {name!r} already exists as a directory account: a local account cannot "
+                       "take a directory user's name", field="name")
+    if source is not None:
         raise Conflict(f"user {name!r} already exists")
+
+
+def require_local_password(user: User) -> None:
+    """A directory account's password is the directory's: setting one here would do nothing
+    (no local password is ever checked for it), so refuse clearly."""
+    if user.source == DIRECTORY_SOURCE:
+        raise Conflict(f"{user.name!r} is a directory account: its password is set in the directory, "
+                       "not here", field="password")
 
 
 def create_user(uow: UnitOfWork, actor: Principal, name: str, password: str, *, is_admin: bool = False) -> User:
@@ -105,6 +117,7 @@ def set_password(uow: UnitOfWork, actor: Principal, name: str, password: str, *,
         uow.context.authenticator.require_current_password(uow, name, old_password)
     else:
         raise Forbidden("only system administrators may set another user's password")
+    require_local_password(user)
     check_strength(password)
     user.password_hash = hash_password(password, uow.settings.bcrypt_rounds)
     _end_sessions(uow, user)
@@ -150,5 +163,5 @@ def delete_user(uow: UnitOfWork, actor: Principal, name: str) -> None:
 
 
 def user_summary(user: User) -> dict:
-    return {"name": user.name, "admin": user.is_admin, "active": user.is_active,
+    return {"name": user.name, "admin": user.is_admin, "active": user.is_active, "source": user.source,
             "created_at": user.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")}

@@ -25,8 +25,9 @@ from ...core.policy import (
     can_see,
     may_create_projects,
     may_see_members,
+    role_with_groups,
 )
-from ...store.models import PRINCIPAL_NAME_MAX, Membership, Project, RetiredProjectName, User
+from ...store.models import PRINCIPAL_NAME_MAX, GroupMembership, Membership, Project, RetiredProjectName, User
 from .. import audit
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..unit_of_work import UnitOfWork
@@ -53,7 +54,21 @@ def _role_of(uow: UnitOfWork, actor: Principal, project: Project) -> Role | None
     role = uow.session.execute(
         select(Membership.role).join(User, Membership.user_id == User.id)
         .where(Membership.project_id == project.id, User.name == actor.subject)).scalar_one_or_none()
-    return Role(role) if role else None
+    own = Role(role) if role else None
+    return role_with_groups(own, _group_roles(uow, actor).get(project.id, ()), actor.groups)
+
+
+def _group_roles(uow: UnitOfWork, actor: Principal) -> dict[int, list[tuple[str, Role]]]:
+    """The roles the actor's directory groups hold, by project id (nothing to read for callers
+    in no group: local users, robots, the operator)."""
+    if not actor.groups or actor.robot_scope is not None:
+        return {}
+    roles: dict[int, list[tuple[str, Role]]] = {}
+    for project_id, group, role in uow.session.execute(
+            select(GroupMembership.project_id, GroupMembership.group_name, GroupMembership.role)
+            .where(GroupMembership.group_name.in_(sorted(actor.groups)))):
+        roles.setdefault(project_id, []).append((group, Role(role)))
+    return roles
 
 
 def _view(uow: UnitOfWork, actor: Principal, project: Project) -> ProjectView:
@@ -98,8 +113,11 @@ def list_projects(uow: UnitOfWork, actor: Principal) -> list[tuple[Project, Proj
         .order_by(Project.name)).all()
     result = []
     anonymous_pull = uow.settings.anonymous_pull
+    group_roles = _group_roles(uow, actor)
     for project, role in rows:
-        view = ProjectView(project.name, project.is_public, Role(role) if role else None)
+        own = Role(role) if role else None
+        view = ProjectView(project.name, project.is_public,
+                           role_with_groups(own, group_roles.get(project.id, ()), actor.groups))
         if can_see(actor, view, anonymous_pull=anonymous_pull):
             result.append((project, view))
     return result

@@ -15,6 +15,7 @@ import jwt
 from ...core.policy import CredentialKind, Principal
 from ...store import queries
 from ..unit_of_work import UnitOfWork
+from .directory import DirectoryAccounts
 from .identity import BearerTokenPresented, Identity
 
 USER_ID_CLAIM = "uid"
@@ -29,6 +30,9 @@ def claims_for(identity: Identity) -> dict:
 
 
 class BearerTokenVerifier:
+    def __init__(self, directory: DirectoryAccounts):
+        self.directory = directory  # a directory user's groups, re-read once they age out
+
     kind = "api_token"
     throttled = False
 
@@ -54,5 +58,8 @@ class BearerTokenVerifier:
         if (user is None or not user.is_active or user.name != claims.get("sub")
                 or user.credential_version != version):
             return None
-        principal = Principal(user.name, bool(user.is_admin), credential=root)
+        standing = self.directory.standing(uow, user)
+        if standing is None:  # a directory user whose groups aged out and cannot be re-read
+            return None
+        principal = Principal(user.name, standing[0], credential=root, groups=standing[1])
         return Identity(principal, self.kind, user.id, user.credential_version)

@@ -35,7 +35,7 @@ class VerifiedCredentialCache:
         self.max_entries = max_entries
         self._clock = clock
         self._secret = secrets.token_bytes(32)
-        self._entries: dict[bytes, tuple[int, int, float]] = {}
+        self._entries: dict[bytes, tuple[int, int, float, frozenset[str]]] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -45,8 +45,14 @@ class VerifiedCredentialCache:
         return hmac.new(self._secret, message, hashlib.sha256).digest()
 
     def holds(self, key: bytes, user_id: int, credential_version: int) -> bool:
+        return self.recall(key, user_id, credential_version) is not None
+
+    def recall(self, key: bytes, user_id: int, credential_version: int) -> frozenset[str] | None:
+        """The directory groups remembered with a valid entry (empty for a local account), or None
+        when there is no valid entry.  Groups live exactly as long as their entry: a directory
+        user's group change therefore counts within ``ttl``."""
         if self.ttl <= 0:
-            return False
+            return None
         entry = self._entries.get(key)
         valid = (entry is not None and entry[0] == user_id and entry[1] == credential_version
                  and entry[2] > self._clock())
@@ -55,19 +61,20 @@ class VerifiedCredentialCache:
         else:
             self.misses += 1
         metrics.cache_lookup(valid)
-        return valid
+        return entry[3] if valid else None
 
-    def remember(self, key: bytes, user_id: int, credential_version: int) -> None:
+    def remember(self, key: bytes, user_id: int, credential_version: int,
+                 groups: frozenset[str] = frozenset()) -> None:
         if self.ttl <= 0:
             return
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._evict()
-            self._entries[key] = (user_id, credential_version, self._clock() + self.ttl)
+            self._entries[key] = (user_id, credential_version, self._clock() + self.ttl, groups)
 
     def _evict(self) -> None:
         now = self._clock()
-        for key in [k for k, (_, _, expires) in self._entries.items() if expires <= now]:
+        for key in [k for k, (_, _, expires, _) in self._entries.items() if expires <= now]:
             del self._entries[key]
         while len(self._entries) >= self.max_entries:  # still full: drop the oldest entries
             del self._entries[next(iter(self._entries))]

@@ -19,6 +19,7 @@ from ..unit_of_work import UnitOfWork
 from . import throttle
 from .bearer import BearerTokenVerifier
 from .cache import VerifiedCredentialCache
+from .directory import DirectoryAccounts
 from .identity import ANONYMOUS_IDENTITY, Credential, Identity
 from .password import PasswordVerifier
 from .personal_token import PersonalTokenVerifier
@@ -29,17 +30,21 @@ from .robot import RobotVerifier
 class Authenticator:
     """Turns a presented credential into an :class:`Identity`, or refuses with one message."""
 
-    def __init__(self, cache: VerifiedCredentialCache):
+    def __init__(self, cache: VerifiedCredentialCache, directory: DirectoryAccounts):
         self.cache = cache
-        self.password = PasswordVerifier(cache)
+        #: Directory accounts (LDAP / AD): their passwords and, for every credential, their groups.
+        self.directory = directory
+        self.password = PasswordVerifier(cache, directory)
         # Order matters only among verifiers that accept the same shape: robots and personal
         # tokens are recognised before a name and secret is taken for a password.
-        self.verifiers = (RobotVerifier(), PersonalTokenVerifier(), RefreshTokenVerifier(),
-                          BearerTokenVerifier(), self.password)
+        self.verifiers = (RobotVerifier(), PersonalTokenVerifier(directory), RefreshTokenVerifier(directory),
+                          BearerTokenVerifier(directory), self.password)
 
     def authenticate(self, uow: UnitOfWork, credential: Credential | None) -> Identity:
         """The identity behind ``credential`` (anonymous for None); :class:`Unauthorized` if it is
-        wrong, :class:`~.throttle.Throttled` if its (name, source) pair is blocked."""
+        wrong, :class:`~.throttle.Throttled` if its (name, source) pair is blocked,
+        :class:`~.directory_client.DirectoryUnavailable` (neither audited as a failed login nor
+        counted) if a directory account's check could not reach the directory."""
         if credential is None:
             return ANONYMOUS_IDENTITY
         verifier = next(v for v in self.verifiers if v.accepts(credential))

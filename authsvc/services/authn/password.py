@@ -20,10 +20,11 @@ from ...core.names import InvalidName, check_user_name
 from ...core.policy import CredentialKind, Principal
 from ...core.text import storable_copy
 from ...store import queries
-from ...store.models import User
+from ...store.models import DIRECTORY_SOURCE, User
 from ..unit_of_work import UnitOfWork
 from . import throttle
 from .cache import VerifiedCredentialCache
+from .directory import DirectoryAccounts
 from .identity import Identity, NameAndSecret
 from .passwords import SCHEME, DummyHash, hash_password, needs_rehash, verify_password
 
@@ -48,8 +49,10 @@ class PasswordVerifier:
     #: Wrong passwords can be guessed: each failure counts toward the (name, source) throttle.
     throttled = True
 
-    def __init__(self, cache: VerifiedCredentialCache):
+    def __init__(self, cache: VerifiedCredentialCache, directory: DirectoryAccounts):
         self.cache = cache
+        #: Names that are not local accounts are checked there, behind the same throttle.
+        self.directory = directory
         self._dummy_hash: DummyHash | None = None
         self._dummy_checked = 0.0
 
@@ -73,6 +76,15 @@ class PasswordVerifier:
             counter = throttle.read(uow.reads, storable(name), uow.source)
         throttle.refuse_if_blocked(uow.settings, counter)
 
+        if self.directory.enabled and (user is None or user.source == DIRECTORY_SOURCE):
+            # Raises DirectoryUnavailable (503, not counted) when the directory does not answer.
+            identity = self.directory.sign_in(uow, name, password, user)
+            if identity is None:
+                self._dummy(uow).burn(password)  # a refusal costs what a local one costs
+            metrics.password_checked(identity is not None)
+            if identity is not None and counter is not None:
+                throttle.clear(uow.session, name, uow.source)
+            return identity
         key = self.cache.key(name, password)
         if user is None:
             uow.before_slow_work()

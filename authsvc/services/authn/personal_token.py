@@ -17,6 +17,7 @@ from ...core.policy import CredentialKind, Principal
 from ...store import queries
 from ...store.models import PersonalToken, utcnow
 from ..unit_of_work import UnitOfWork
+from .directory import DirectoryAccounts
 from .identity import Identity, NameAndSecret
 from .password import storable
 
@@ -26,6 +27,9 @@ _tokens = PersonalToken.__table__
 
 
 class PersonalTokenVerifier:
+    def __init__(self, directory: DirectoryAccounts):
+        self.directory = directory  # a directory user's groups, re-read once they age out
+
     kind = "personal_token"
     throttled = False
 
@@ -43,8 +47,11 @@ class PersonalTokenVerifier:
                 or row.token_version != row.credential_version
                 or (row.expires_at is not None and row.expires_at <= now)):
             return None
+        standing = self.directory.standing(uow, row)
+        if standing is None:  # a directory user whose groups aged out and cannot be re-read
+            return None
         if row.last_used_at is None or now - row.last_used_at >= LAST_USE_RESOLUTION:
             uow.session.connection().execute(update(_tokens).where(_tokens.c.id == row.token_id)
                                              .values(last_used_at=now))
-        principal = Principal(row.name, bool(row.is_admin), credential=CredentialKind.PERSONAL_TOKEN)
+        principal = Principal(row.name, standing[0], credential=CredentialKind.PERSONAL_TOKEN, groups=standing[1])
         return Identity(principal, self.kind, row.id, row.credential_version)

@@ -16,10 +16,14 @@ from ...core.policy import CredentialKind, Principal
 from ...store import queries
 from ...store.models import utcnow
 from ..unit_of_work import UnitOfWork
+from .directory import DirectoryAccounts
 from .identity import Identity, RefreshTokenPresented
 
 
 class RefreshTokenVerifier:
+    def __init__(self, directory: DirectoryAccounts):
+        self.directory = directory  # a directory user's groups, re-read once they age out
+
     kind = "refresh_token"
     throttled = False
 
@@ -37,5 +41,8 @@ class RefreshTokenVerifier:
         if (user is None or not user.is_active or user.token_version != user.credential_version
                 or (lifetime and user.token_created_at + lifetime < utcnow())):
             return None
-        principal = Principal(user.name, bool(user.is_admin), credential=CredentialKind.REFRESH_TOKEN)
+        standing = self.directory.standing(uow, user)
+        if standing is None:  # a directory user whose groups aged out and cannot be re-read
+            return None
+        principal = Principal(user.name, standing[0], credential=CredentialKind.REFRESH_TOKEN, groups=standing[1])
         return Identity(principal, self.kind, user.id, user.credential_version)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, url_for
 
-from ...services.access import projects
+from ...services.access import project_groups, projects
 from ...services.errors import Unauthorized
 from ..unit import unit
 from .auth import caller
@@ -26,7 +26,13 @@ def _member(member) -> dict:
     return {"user": member.user, "role": member.role.value}
 
 
+def _group(member) -> dict:
+    return {"group": member.group, "role": member.role.value}
+
+
 def register(bp: Blueprint) -> None:
+    _register_groups(bp)
+
     @bp.get("/projects")
     def list_projects():
         page, size = page_args()
@@ -87,4 +93,35 @@ def register(bp: Blueprint) -> None:
     @bp.delete("/projects/<name>/members/<user>")
     def remove_member(name: str, user: str):
         projects.remove_member(unit(), caller(), name, user)
+        return no_content()
+
+
+def _register_groups(bp: Blueprint) -> None:
+    """Directory groups as members: the same rules as people (services/access/project_groups.py)."""
+
+    @bp.get("/projects/<name>/groups")
+    def list_group_members(name: str):
+        page, size = page_args()
+        groups = project_groups.list_group_members(unit(), caller(), name)
+        items = [_group(m) for m in groups[(page - 1) * size: page * size]]
+        return paginated(items, len(groups), page, size, "api.list_group_members", name=name)
+
+    @bp.post("/projects/<name>/groups")
+    def add_group_member(name: str):
+        data = body(required={"group": str, "role": str})
+        member = project_groups.add_group_member(unit(), caller(), name, data["group"], data["role"])
+        return created(_group(member), url_for("api.get_group_member", name=name, group=member.group))
+
+    @bp.get("/projects/<name>/groups/<group>")
+    def get_group_member(name: str, group: str):
+        return jsonify(_group(project_groups.get_group_member(unit(), caller(), name, group)))
+
+    @bp.patch("/projects/<name>/groups/<group>")
+    def set_group_role(name: str, group: str):
+        data = body(required={"role": str})
+        return jsonify(_group(project_groups.set_group_role(unit(), caller(), name, group, data["role"])))
+
+    @bp.delete("/projects/<name>/groups/<group>")
+    def remove_group_member(name: str, group: str):
+        project_groups.remove_group_member(unit(), caller(), name, group)
         return no_content()
