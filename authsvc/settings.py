@@ -144,7 +144,7 @@ class Settings:
     ldap_allow_plain: bool = False
     #: Seconds to connect, and to wait for each answer, before "directory unavailable" (503).
     ldap_connect_timeout: float = 3.0
-    ldap_receive_timeout: float = 5.0
+    ldap_receive_timeout: int = 5
 
     # -- derived values -------------------------------------------------
 
@@ -319,9 +319,10 @@ def _validate_directory(s: Settings, bad) -> None:
                 "ldap_group_name_attribute"):
         if not getattr(s, key).replace("-", "").replace(";", "").isalnum():
             raise bad(key, "must be an attribute name (letters, digits, '-')")
-    for key in ("ldap_connect_timeout", "ldap_receive_timeout"):
-        if not 0.1 <= getattr(s, key) <= 60:
-            raise bad(key, "must be between 0.1 and 60 seconds")
+    if not 0.1 <= s.ldap_connect_timeout <= 60:
+        raise bad("ldap_connect_timeout", "must be between 0.1 and 60 seconds")
+    if not 1 <= s.ldap_receive_timeout <= 60:  # whole seconds: the socket option ldap3 sets takes no fraction
+        raise bad("ldap_receive_timeout", "must be between 1 and 60 seconds")
 
 
 def user_config_path(environ: Mapping[str, str] | None = None) -> Path | None:

@@ -181,7 +181,7 @@ class DirectoryClient:
                 scope=SUBTREE, limit: int = 2) -> list[dict]:
         try:
             connection.search(base, ldap_filter, search_scope=scope, attributes=attributes, size_limit=limit,
-                              time_limit=max(1, int(self.settings.ldap_receive_timeout)))
+                              time_limit=self.settings.ldap_receive_timeout)
         except LDAPException as exc:
             log.warning("directory search failed: %s", type(exc).__name__)
             raise DirectoryUnavailable() from None
