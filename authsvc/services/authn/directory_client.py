@@ -101,7 +101,7 @@ class DirectoryClient:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.server = _server(settings)
+        _server(settings)  # refuse bad TLS settings (an unreadable CA file) at start
         self.bind_password = _read_bind_password(settings) if settings.ldap_bind_dn else ""
         self._pool: queue.LifoQueue[Connection] = queue.LifoQueue(maxsize=POOL_SIZE)
         self._pid = os.getpid()
@@ -116,7 +116,9 @@ class DirectoryClient:
 
     def _open(self, user: str, password: str) -> Connection | None:
         """A connection bound as ``user``; None when the directory says "invalid credentials"."""
-        connection = Connection(self.server, user=user, password=password, auto_bind=False,
+        # A new Server each time: ldap3 marks an address that once failed as unavailable for 5 s,
+        # which would stretch a directory restart into 5 more seconds of 503s.
+        connection = Connection(_server(self.settings), user=user, password=password, auto_bind=False,
                                 receive_timeout=self.settings.ldap_receive_timeout, auto_referrals=False,
                                 raise_exceptions=False, read_only=True)
         try:
@@ -265,7 +267,7 @@ class DirectoryClient:
     def check(self) -> str:
         """For ``authsvc doctor``: connect and bind as the service account; a summary, or raises."""
         if not self.can_search:
-            connection = Connection(self.server, auto_bind=False, receive_timeout=self.settings.ldap_receive_timeout)
+            connection = Connection(_server(self.settings), auto_bind=False, receive_timeout=self.settings.ldap_receive_timeout)
             try:
                 connection.open()
                 if self.settings.ldap_start_tls and not connection.start_tls():
