@@ -114,6 +114,7 @@ def set_password(uow: UnitOfWork, actor: Principal, name: str, password: str, *,
     elif actor.subject == name:
         _require_password_login(actor)
         user = get_user(uow, name)
+        require_local_password(user)  # before the old password is checked (and counted)
         uow.context.authenticator.require_current_password(uow, name, old_password)
     else:
         raise Forbidden("only system administrators may set another user's password")

@@ -41,9 +41,12 @@ MAX_GROUPS = 500
 
 
 class DirectoryUnavailable(ServiceError):
-    """The directory did not answer (in time): 503, not a wrong password, and not throttled."""
-    code = "DIRECTORY_UNAVAILABLE"
+    """The directory did not answer (in time): 503, not a wrong password, and not throttled.
+    The code is the API's one code for a 503 (``UNAVAILABLE``, as for a database outage); the
+    message names the directory."""
+    code = "UNAVAILABLE"
     http_status = 503
+    retry_after = 5
 
     def __init__(self, message: str = "the directory is unavailable; directory accounts cannot sign in "
                                       "right now, retry shortly"):

@@ -1,0 +1,77 @@
+"""Directory accounts over HTTP, against the real slapd: group members in the REST API (checked
+against openapi.json), a directory user's Basic credentials on the API and /token, and the 503
+a directory outage gives directory users -- while local users carry on."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PASSWORDS as LOCAL_PASSWORDS
+from tests.http.conftest import served
+from tests.support.api import Api, assert_status, error
+from tests.support.http import basic, basic_header
+from tests.support.openapi import PREFIX
+from tests.support.slapd import PASSWORDS
+
+
+@pytest.fixture
+def directory_api(tmp_path, slapd):
+    with served(tmp_path, **slapd.settings()) as application:
+        yield Api(application, application.test_client())
+
+
+def test_groups_as_members_through_the_api(directory_api):
+    api = directory_api
+    assert_status(api.get("/projects/priv/groups", "alice"), 200)
+    assert api.get("/projects/priv/groups", "alice").get_json() == []
+    added = api.post("/projects/priv/groups", "alice", json={"group": "Payments-Dev", "role": "developer"})
+    assert_status(added, 201)
+    assert added.get_json() == {"group": "payments-dev", "role": "developer"}
+    assert added.headers["Location"] == f"{PREFIX}/projects/priv/groups/payments-dev"
+    assert_status(api.post("/projects/priv/groups", "alice", json={"group": "payments-dev", "role": "guest"}), 409)
+    assert error(api.post("/projects/priv/groups", "alice", json={"group": " ", "role": "guest"}))["detail"] == {
+        "field": "group"}
+    assert_status(api.post("/projects/priv/groups", "alice", json={"group": "ops", "role": "owner"}), 400)
+    # Developers see the groups but may not change them; a non-member does not see the project.
+    assert_status(api.get("/projects/priv/groups/payments-dev", "bob"), 200)
+    assert_status(api.patch("/projects/priv/groups/payments-dev", "bob", json={"role": "admin"}), 403)
+    assert_status(api.get("/projects/priv/groups", "erin"), 404)
+
+    # dana's group is a Developer of priv: the API shows her the project with that role.
+    dana = basic_header("dana", PASSWORDS["dana"])
+    projects = {p["name"]: p["role"] for p in api.get("/projects", dana).get_json()}
+    assert projects["priv"] == "developer"
+    user = api.get("/users/dana", "root").get_json()
+    assert user["source"] == "ldap" and api.get("/users/alice", "root").get_json()["source"] == "local"
+    assert_status(api.put("/users/dana/password", "root", json={"password": "a-local-pass-1"}), 409)
+
+    assert api.patch("/projects/priv/groups/PAYMENTS-DEV", "alice", json={"role": "maintainer"}).get_json() == {
+        "group": "payments-dev", "role": "maintainer"}
+    assert {p["name"]: p["role"] for p in api.get("/projects", dana).get_json()}["priv"] == "maintainer"
+    assert_status(api.delete("/projects/priv/groups/payments-dev", "alice"), 204)
+    assert_status(api.get("/projects/priv", dana), 404)
+    assert_status(api.delete("/projects/priv/groups/payments-dev", "alice"), 404)
+
+
+def test_a_directory_outage_is_a_503_for_directory_users_only(tmp_path, slapd):
+    # A port nobody listens on: the directory is down from the start.
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"ldap://127.0.0.1:{sock.getsockname()[1]}"
+    with served(tmp_path, **slapd.settings(ldap_url=dead)) as application:
+        client, api = application.test_client(), Api(application, application.test_client())
+        refused = client.get("/token", query_string={"service": "registry", "scope": "repository:priv/x:pull"},
+                             headers=basic("dana", PASSWORDS["dana"]))
+        assert refused.status_code == 503
+        assert refused.get_json()["errors"][0]["code"] == "UNAVAILABLE"
+        assert "directory is unavailable" in refused.get_json()["errors"][0]["message"]
+        assert refused.headers["Retry-After"] == "5"
+        on_api = api.get("/projects", basic_header("dana", PASSWORDS["dana"]))
+        assert_status(on_api, 503)
+        local = client.get("/token", query_string={"service": "registry", "scope": "repository:priv/x:pull"},
+                           headers=basic("bob", LOCAL_PASSWORDS["bob"]))
+        assert local.status_code == 200
+        # Not counted: far more than the throttle's threshold of attempts stay 503, never 429.
+        for _ in range(8):
+            assert client.get("/token", headers=basic("dana", PASSWORDS["dana"])).status_code == 503
