@@ -1,0 +1,95 @@
+"""The CLI's side of directory accounts, against the real slapd: group members, the source
+column, refused local passwords for directory users, and ``authsvc doctor``'s directory checks."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from click.testing import CliRunner
+
+from authsvc.cli import main
+from tests.cli.conftest import one_line_error
+from tests.support.slapd import PASSWORDS
+
+
+@pytest.fixture
+def directory_cli(cli, slapd, monkeypatch):
+    for key, value in slapd.settings().items():
+        monkeypatch.setenv(f"AUTHSVC_{key.upper()}", str(value))
+    return cli
+
+
+def sign_in(name: str) -> None:
+    """A real first sign-in through the token service, as /token would do it."""
+    from authsvc import create_app
+    from authsvc.services.grants import TokenRequest, issue_token
+    from authsvc.web.unit import unit
+
+    app = create_app(serving=False)
+    with app.test_request_context("/token"):
+        issue_token(unit(), TokenRequest(service="registry", username=name, password=PASSWORDS[name]))
+        unit().commit()
+
+
+def test_group_members_and_sources(directory_cli):
+    cli = directory_cli
+    cli("user", "create", "alice", "--password-stdin", input="alice-pass-1\n")
+    cli("project", "create", "payments", "--owner", "alice")
+    assert "group payments-dev is now developer of payments" in cli(
+        "member", "add-group", "payments", "Payments-Dev", "--role", "developer").output
+    one_line_error(cli("member", "add-group", "payments", "payments-dev", "--role", "guest", ok=False),
+                   "already a member")
+    listed = json.loads(cli("member", "list", "payments", "--json").output)
+    assert listed == [{"user": "alice", "role": "admin"}, {"group": "payments-dev", "role": "developer"}]
+    table = cli("member", "list", "payments").output.splitlines()
+    assert table[0].split() == ["USER", "GROUP", "ROLE"] and table[2].split() == ["-", "payments-dev", "developer"]
+    cli("member", "set-role", "payments", "payments-dev", "maintainer", "--group")
+    assert json.loads(cli("member", "list", "payments", "--json").output)[1]["role"] == "maintainer"
+    one_line_error(cli("member", "set-role", "payments", "ops", "guest", "--group", ok=False), "not a member")
+
+    sign_in("dana")
+    users = {u["name"]: u["source"] for u in json.loads(cli("user", "list", "--json").output)}
+    assert users == {"alice": "local", "dana": "ldap"}
+    rows = {line.split()[0]: line.split() for line in cli("user", "list").output.splitlines()[1:]}
+    assert rows["dana"][3] == "ldap" and rows["alice"][3] == "local"
+    one_line_error(cli("user", "passwd", "dana", "--password-stdin", input="new-pass-123\n", ok=False),
+                   "set in the directory")
+    one_line_error(cli("user", "create", "dana", "--password-stdin", input="new-pass-123\n", ok=False),
+                   "directory account")
+    assert "removed group payments-dev" in cli("member", "remove", "payments", "payments-dev", "--group").output
+    assert json.loads(cli("member", "list", "payments", "--json").output) == [{"user": "alice", "role": "admin"}]
+
+
+def doctor_checks() -> tuple[int, dict]:
+    result = CliRunner().invoke(main, ["doctor", "--json"], catch_exceptions=False)
+    return result.exit_code, {c["name"]: c for c in json.loads(result.output)["checks"]}
+
+
+def test_doctor_checks_the_directory(directory_cli, slapd, monkeypatch, tmp_path):
+    directory_cli_url = slapd.url
+    _, checks = doctor_checks()
+    assert checks["directory"]["status"] == "ok" and "bound as cn=reader" in checks["directory"]["detail"]
+    assert checks["directory-search"]["status"] == "ok"
+    monkeypatch.setenv("AUTHSVC_LDAP_USER_BASE_DN", "ou=nobody,dc=example,dc=org")
+    assert doctor_checks()[1]["directory-search"]["status"] in ("warn", "fail")
+    monkeypatch.setenv("AUTHSVC_LDAP_BIND_PASSWORD", "not-the-password")
+    code, checks = doctor_checks()
+    assert code == 1 and checks["directory"]["status"] == "fail"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("AUTHSVC_LDAP_URL", f"ldap://127.0.0.1:{sock.getsockname()[1]}")
+    code, checks = doctor_checks()
+    assert code == 1 and checks["directory"]["status"] == "fail" and checks["directory-search"]["status"] == "skip"
+    # A password file others can read is refused, as a key file would be.
+    secret = tmp_path / "bind-password"
+    secret.write_text("reader-secret-1\n")
+    secret.chmod(0o644)
+    monkeypatch.delenv("AUTHSVC_LDAP_BIND_PASSWORD")
+    monkeypatch.setenv("AUTHSVC_LDAP_BIND_PASSWORD_FILE", str(secret))
+    code, checks = doctor_checks()
+    assert code == 1 and "chmod 600" in checks["directory"]["detail"]
+    secret.chmod(0o600)
+    monkeypatch.setenv("AUTHSVC_LDAP_URL", directory_cli_url)
+    assert doctor_checks()[1]["directory"]["status"] == "ok"
