@@ -270,7 +270,8 @@ class DirectoryClient:
     def check(self) -> str:
         """For ``authsvc doctor``: connect and bind as the service account; a summary, or raises."""
         if not self.can_search:
-            connection = Connection(_server(self.settings), auto_bind=False, receive_timeout=self.settings.ldap_receive_timeout)
+            connection = Connection(_server(self.settings), auto_bind=False,
+                                    receive_timeout=self.settings.ldap_receive_timeout)
             try:
                 connection.open()
                 if self.settings.ldap_start_tls and not connection.start_tls():
