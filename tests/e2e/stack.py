@@ -71,10 +71,12 @@ class Stack:
     """authsvc + registry on free local ports, with all state under ``root``."""
 
     def __init__(self, root: Path, binaries: dict[str, str], *, database_url: str = "",
-                 generation: Generation = REGISTRY2):
+                 generation: Generation = REGISTRY2, settings: dict[str, str] | None = None):
         """``binaries``: name -> path; the registry is ``binaries["registry"]`` (that generation's
-        executable) or else ``binaries["docker-registry"]``."""
+        executable) or else ``binaries["docker-registry"]``.  ``settings``: more authsvc settings
+        (name -> value), for server and CLI alike."""
         self.root = root
+        self.settings = dict(settings or {})
         self.bin = binaries
         self.database_url = database_url
         self.generation = generation
@@ -108,6 +110,7 @@ class Stack:
         if self.registry_port:
             # What the web console prints in its docker commands and pull Secrets, as an operator sets it.
             env["AUTHSVC_REGISTRY_HOST"] = self.host
+        env.update({f"AUTHSVC_{key.upper()}": str(value) for key, value in self.settings.items()})
         return clean_environ(env)
 
     def start(self) -> None:
