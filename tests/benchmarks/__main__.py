@@ -8,8 +8,9 @@ and a private dockerd.  Every figure is printed as
 
 Benchmarks (``--only``): tokens (item 1), refresh and anonymous (item 2),
 push (item 3), latency (item 4), console (the web console's pages on a large
-database); item 5 (memory per worker) follows whichever of them ran.  ``--quick`` shortens every run to smoke-test the suite; its
-figures are not meant to be quoted.  See docs/performance.md.
+database), directory (a directory user's repeated Basic ``/token`` against a local
+user's, issue 14); item 5 (memory per worker) follows whichever of them ran.  ``--quick``
+shortens every run to smoke-test the suite; its figures are not meant to be quoted.  See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from . import harness
 from .harness import BenchmarkError, Load, ProductionStack, Report
 
-BENCHMARKS = ("tokens", "refresh", "anonymous", "push", "latency", "console")
+BENCHMARKS = ("tokens", "refresh", "anonymous", "push", "latency", "console", "directory")
 
 
 @dataclass
@@ -155,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                 from . import tokens
                 report.say("\n== token requests per second (items 1, 2) ==")
                 tokens.run_tokens(run, shapes)
+            if "directory" in args.only:
+                from . import directory
+                report.say("\n== token requests per second: directory user vs local user ==")
+                directory.run_directory(run)
             if "push" in args.only:
                 from . import images
                 report.say("\n== docker push / pull of a 20-layer image (item 3) ==")
