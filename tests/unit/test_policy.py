@@ -159,3 +159,16 @@ def test_who_may_see_a_projects_people(principal, role, expected):
     assert may_see_members(principal, ProjectView("pub", True, role)) is expected
     robot = Principal("robot.pub.ci", robot_scope=RobotScope("pub", frozenset({Permission.PULL})))
     assert may_see_members(robot, ProjectView("pub", True, None)) is False
+
+
+def test_the_highest_role_wins_between_own_and_group_memberships():
+    from authsvc.core.policy import highest_role, role_with_groups
+    assert highest_role() is None and highest_role(None, None) is None
+    assert highest_role(Role.GUEST, Role.DEVELOPER, None) == Role.DEVELOPER
+    assert highest_role(Role.ADMIN, Role.MAINTAINER) == Role.ADMIN
+    grants = [("dev", Role.DEVELOPER), ("ops", Role.MAINTAINER)]
+    assert role_with_groups(Role.GUEST, grants, frozenset({"dev"})) == Role.DEVELOPER
+    assert role_with_groups(Role.GUEST, grants, frozenset({"dev", "ops"})) == Role.MAINTAINER
+    assert role_with_groups(Role.ADMIN, grants, frozenset({"dev"})) == Role.ADMIN  # never lowered by a group
+    assert role_with_groups(None, grants, frozenset({"other"})) is None
+    assert role_with_groups(None, grants, frozenset()) is None
