@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import urllib.parse
 
-from .harness import BenchmarkError, Figure, ProductionStack, median, rotate, service_url, wrk, write_requests
+from .harness import BenchmarkError, Figure, ProductionStack, median, rotate, service_url, write_requests, wrk
 from .tokens import _parse_line, check_grants, warm
 
 LOCAL_USER, LOCAL_PASSWORD = "bench-local", "bench-local-Secret-1"

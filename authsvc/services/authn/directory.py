@@ -26,6 +26,7 @@ import datetime as dt
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ... import metrics
 from ...core.names import InvalidName, check_user_name
 from ...core.policy import CredentialKind, Principal
 from ...settings import Settings
@@ -74,15 +75,18 @@ class DirectoryAccounts:
         try:
             check_user_name(name)
         except InvalidName:
+            metrics.password_checked(None)
             return None  # `*)(uid=*`, NUL bytes and the like never reach the directory
         key = self.cache.key(name, password)
         groups = None
         if user is not None:
             if not user.is_active:
+                metrics.password_checked(None)
                 return None
             groups = self.cache.recall(key, user.id, user.credential_version)
         if groups is None:
             found = self.client.authenticate(name, password)
+            metrics.password_checked(found is not None)  # a password check (the directory's), a cache miss
             if found is None:
                 return None
             entry, groups = found

@@ -81,12 +81,11 @@ class PasswordVerifier:
             identity = self.directory.sign_in(uow, name, password, user)
             if identity is None:
                 self._dummy(uow).burn(password)  # a refusal costs what a local one costs
-            metrics.password_checked(identity is not None)
             if identity is not None and counter is not None:
                 throttle.clear(uow.session, name, uow.source)
             return identity
         key = self.cache.key(name, password)
-        if user is None:
+        if user is None or user.source == DIRECTORY_SOURCE:  # no directory configured: no password works
             uow.before_slow_work()
             self._dummy(uow).burn(password)
             metrics.password_checked(None)
