@@ -45,7 +45,7 @@ def test_users_projects_members_round_trip(cli):
     cli("project", "set-visibility", "web", "public")
     assert json.loads(cli("project", "list", "--json").output)[1]["public"] is True
     table = cli("user", "list").output.splitlines()
-    assert table[0].split() == ["NAME", "ADMIN", "ACTIVE", "CREATED_AT"] and len(table) == 4
+    assert table[0].split() == ["NAME", "ADMIN", "ACTIVE", "SOURCE", "CREATED_AT"] and len(table) == 4
 
 
 def test_deleting_a_user_or_project_removes_memberships(cli):

@@ -60,7 +60,7 @@ def test_healthy_installation_is_all_ok(data):
     report = json.loads(result.output)
     assert report["counts"] == {"ok": 7, "warn": 0, "fail": 0, "skip": 0}
     assert all(set(c) == {"name", "status", "detail", "fix"} for c in report["checks"])
-    assert "schema at 0007" in checks["database"]["detail"]
+    assert "schema at 0008" in checks["database"]["detail"]
 
 
 def test_text_report_and_exit_codes(data):
@@ -194,8 +194,8 @@ def test_database_file_missing_is_not_created(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("revision, detail, fix", [
-    ("0004", "schema at 0004, this release needs 0007", "authsvc db upgrade"),
-    ("9999", "schema at 9999, newer than this release (0007)", "run the authsvc release that migrated"),
+    ("0004", "schema at 0004, this release needs 0008", "authsvc db upgrade"),
+    ("9999", "schema at 9999, newer than this release (0008)", "run the authsvc release that migrated"),
 ])
 def test_schema_of_another_release(cli, tmp_path, revision, detail, fix):
     from sqlalchemy import create_engine, text
