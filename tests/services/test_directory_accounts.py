@@ -218,6 +218,8 @@ def _refused(units: Units, request) -> bool:
 
 
 def test_ldaps_and_starttls_with_the_test_ca(tmp_path, slapd):
+    for name in ("ldaps", "starttls", "untrusted"):
+        (tmp_path / name).mkdir()
     for name, extra in (("ldaps", {"ldap_url": slapd.ldaps_url}), ("starttls", {"ldap_start_tls": True})):
         units = Units(tmp_path / name, **slapd.settings(ldap_allow_plain=False, ldap_tls_ca_file=str(slapd.ca),
                                                         **extra))
