@@ -18,7 +18,7 @@ import functools
 
 from sqlalchemy import Row, and_, bindparam, select
 
-from ..core.policy import ProjectView, Role, role_with_groups
+from ..core.policy import ProjectView, Role, highest_role
 from .models import GroupMembership, LoginFailure, Membership, PersonalToken, Project, RefreshToken, Robot, User
 from .reads import Reads
 
@@ -51,26 +51,23 @@ VIEWS_CHUNK = 8
 
 
 @functools.cache
-def _views(count: int, member: bool):
+def _views(count: int, member: bool, groups: int = 0):
     """The projects named by ``count`` parameters n0..n<count-1>, with the caller's membership when
     ``member``: one statement per count, built once (a fixed statement can be compiled once and
-    prepared by the database, which an expanding IN cannot)."""
+    prepared by the database, which an expanding IN cannot).  With ``groups`` (a directory user's
+    groups, parameters g0..), also the role of each of those groups that is a member of the
+    project: one row per such group, combined by ``core.policy.highest_role``."""
     names = _projects.c.name.in_([bindparam(f"n{i}") for i in range(count)])
     if not member:
         return select(_projects.c.name, _projects.c.is_public).where(names)
-    return (select(_projects.c.name, _projects.c.is_public, _memberships.c.role)
-            .select_from(_projects.outerjoin(_memberships, and_(_memberships.c.project_id == _projects.c.id,
-                                                                _memberships.c.user_id == bindparam("user_id"))))
-            .where(names))
-
-
-@functools.cache
-def _group_roles(count: int):
-    """The directory groups that are members of the projects named n0..n<count-1>, with their roles:
-    read only for callers who are in some group (directory users), so local callers pay nothing."""
-    return (select(_projects.c.name, _groups.c.group_name, _groups.c.role)
-            .select_from(_groups.join(_projects, _groups.c.project_id == _projects.c.id))
-            .where(_projects.c.name.in_([bindparam(f"n{i}") for i in range(count)])))
+    joined = _projects.outerjoin(_memberships, and_(_memberships.c.project_id == _projects.c.id,
+                                                    _memberships.c.user_id == bindparam("user_id")))
+    if not groups:
+        return select(_projects.c.name, _projects.c.is_public, _memberships.c.role).select_from(joined).where(names)
+    joined = joined.outerjoin(_groups, and_(_groups.c.project_id == _projects.c.id,
+                                            _groups.c.group_name.in_([bindparam(f"g{i}") for i in range(groups)])))
+    return (select(_projects.c.name, _projects.c.is_public, _memberships.c.role, _groups.c.role.label("group_role"))
+            .select_from(joined).where(names))
 
 
 _REFRESH_OWNER = (
@@ -113,26 +110,26 @@ def user_with_counter(reads: Reads, name: str, source: str) -> Row | None:
 
 def project_views(reads: Reads, user_id: int | None, names: set[str],
                   groups: frozenset[str] = frozenset()) -> dict[str, ProjectView]:
-    """Each named project that exists, with the caller's role in it (one query per 8 names; one more
-    when the caller is in directory ``groups``: their role is then the highest of their own and
-    their groups')."""
+    """Each named project that exists, with the caller's role in it (one query per 8 names); for a
+    caller in directory ``groups``, the highest of their own role and their groups' roles."""
     ordered, views = sorted(names), {}
+    group_params = {f"g{i}": group for i, group in enumerate(sorted(groups))}
     for start in range(0, len(ordered), VIEWS_CHUNK):
         chunk = ordered[start:start + VIEWS_CHUNK]
         params = {f"n{i}": name for i, name in enumerate(chunk)}
         if user_id is None:
             for row in reads.rows(_views(len(chunk), False), params):
                 views[row[0]] = ProjectView(row[0], bool(row[1]))
-        else:
+        elif not group_params:
             for row in reads.rows(_views(len(chunk), True), {**params, "user_id": user_id}):
                 views[row[0]] = ProjectView(row[0], bool(row[1]), Role(row[2]) if row[2] else None)
-            if groups:
-                by_project: dict[str, list] = {}
-                for row in reads.rows(_group_roles(len(chunk)), params):
-                    by_project.setdefault(row[0], []).append((row[1], Role(row[2])))
-                for name, group_roles in by_project.items():
-                    view = views[name]
-                    views[name] = ProjectView(name, view.is_public, role_with_groups(view.role, group_roles, groups))
+        else:
+            for row in reads.rows(_views(len(chunk), True, len(group_params)),
+                                  {**params, **group_params, "user_id": user_id}):
+                seen = views.get(row[0])
+                role = highest_role(seen.role if seen else None, Role(row[2]) if row[2] else None,
+                                    Role(row[3]) if row[3] else None)
+                views[row[0]] = ProjectView(row[0], bool(row[1]), role)
     return views
 
 

@@ -68,12 +68,14 @@ def test_first_sign_in_provisions_a_directory_user_whose_group_role_counts(direc
 def test_the_highest_of_own_and_group_roles_counts_and_groups_show_in_the_member_list(directory_units):
     token(directory_units, "dana", PASSWORDS["dana"])
     directory_units.run(projects.add_member, OPERATOR, "payments", "dana", "guest")
+    # A group dana is not in lends her nothing, however high its role.
+    directory_units.run(project_groups.add_group_member, OPERATOR, "payments", "registry-admins", "admin")
     grant = token(directory_units, "dana", PASSWORDS["dana"], "repository:payments/api:pull,push,delete")
     assert actions(grant) == {"pull", "push"}  # developer (group) beats guest (own); no delete
     directory_units.run(project_groups.set_group_role, OPERATOR, "payments", "payments-dev", "maintainer")
     assert actions(token(directory_units, "dana", PASSWORDS["dana"], "repository:payments/api:delete")) == {"delete"}
     members = directory_units.run(project_groups.list_group_members, OPERATOR, "payments")
-    assert [(m.group, m.role.value) for m in members] == [("payments-dev", "maintainer")]
+    assert [(m.group, m.role.value) for m in members] == [("payments-dev", "maintainer"), ("registry-admins", "admin")]
     # The service layer sees the group role too: dana may list the project the token path lets her use.
     with directory_units.new().committing() as work:
         identity = work.context.authenticator.authenticate(
