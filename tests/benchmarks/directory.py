@@ -13,7 +13,17 @@ from __future__ import annotations
 
 import urllib.parse
 
-from .harness import BenchmarkError, Figure, ProductionStack, median, rotate, service_url, write_requests, wrk
+from .harness import (
+    BenchmarkError,
+    Figure,
+    ProductionStack,
+    median,
+    rotate,
+    service_url,
+    worker_cpu_ms,
+    write_requests,
+    wrk,
+)
 from .tokens import _parse_line, check_grants, warm
 
 LOCAL_USER, LOCAL_PASSWORD = "bench-local", "bench-local-Secret-1"
@@ -56,15 +66,23 @@ def run_directory(run) -> None:
         check_grants(url, parsed)
     warm(run, stack.gunicorn, lines["local user"] + lines["directory user"], what="warming both users")
     results: dict[str, list[float]] = {label: [] for label in files}
+    cpu: dict[str, list[float]] = {label: [] for label in files}
     for rep in range(run.reps):
         for label in rotate(list(files), rep):
-            results[label].append(wrk(url, files[label], run.load).rps)
+            before = worker_cpu_ms(stack.gunicorn)
+            measured = wrk(url, files[label], run.load)
+            cpu[label].append((worker_cpu_ms(stack.gunicorn) - before) / measured.requests)
+            results[label].append(measured.rps)
     run.report.detail("directory vs local: " + "; ".join(
-        f"{label}: " + ", ".join(f"{rps:.0f}" for rps in values) + " req/s" for label, values in results.items()))
+        f"{label}: " + ", ".join(f"{rps:.0f}" for rps in values) + " req/s, worker CPU "
+        + ", ".join(f"{ms:.2f}" for ms in cpu[label]) + " ms/request" for label, values in results.items()))
     run.report.add(Figure("tokens.directory_basic", median(results["directory user"]), "req/s",
                           median(results["local user"]), "local user", TARGET,
                           "repeated Basic /token, same scopes and role (own membership vs group); "
                           "credential_cache_ttl 600 s, caches warm"))
+    run.report.add(Figure("cpu.directory_basic", median(cpu["directory user"]), "ms/request",
+                          median(cpu["local user"]), "local user", None,
+                          "CPU time of the gunicorn workers during the runs / requests served"))
 
 
 def _seed(stack: ProductionStack) -> None:

@@ -236,3 +236,20 @@ def test_ldaps_and_starttls_with_the_test_ca(tmp_path, slapd):
             token(units, "dana", PASSWORDS["dana"])
     finally:
         units.close()
+
+
+def test_a_directory_that_accepts_but_never_answers_is_unavailable_within_the_timeout(tmp_path, slapd):
+    import socket
+    with socket.socket() as silent:  # listens (the kernel completes the handshake) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        units = Units(tmp_path, **slapd.settings(ldap_url=f"ldap://127.0.0.1:{silent.getsockname()[1]}",
+                                                 ldap_receive_timeout=1))
+        try:
+            started = time.monotonic()
+            with pytest.raises(DirectoryUnavailable):
+                token(units, "dana", PASSWORDS["dana"])
+            assert time.monotonic() - started < 3, "a silent directory must cost one receive timeout, not more"
+            assert failures(units) == 0
+        finally:
+            units.close()
