@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import PASSWORDS as LOCAL_PASSWORDS
 from tests.http.conftest import served
 from tests.support.api import Api, assert_status, error
-from tests.support.http import basic, basic_header
+from tests.support.http import actions, basic, basic_header
 from tests.support.openapi import PREFIX
 from tests.support.slapd import PASSWORDS
 
@@ -75,3 +75,32 @@ def test_a_directory_outage_is_a_503_for_directory_users_only(tmp_path, slapd):
         # Not counted: far more than the throttle's threshold of attempts stay 503, never 429.
         for _ in range(8):
             assert client.get("/token", headers=basic("dana", PASSWORDS["dana"])).status_code == 503
+
+
+def test_the_fast_token_path_answers_a_cached_directory_password_and_hands_over_a_bind(tmp_path, slapd,
+                                                                                       monkeypatch):
+    from authsvc.web.fast_token import FastTokenPath
+
+    with served(tmp_path, token_fast_path=True, **slapd.settings()) as application:
+        from authsvc.core.policy import OPERATOR
+        from authsvc.services.access import project_groups
+        from tests.support.units import call
+        with application.app_context():
+            call(project_groups.add_group_member, OPERATOR, "priv", "payments-dev", "developer")
+            from authsvc.store.models import db
+            db.session.commit()
+        fast = application.wsgi_app
+        assert isinstance(fast, FastTokenPath)
+        reached, full = [], fast.full_path
+        monkeypatch.setattr(fast, "full_path", lambda environ, start: reached.append(1) or full(environ, start))
+        client = application.test_client()
+        query = {"service": "registry", "scope": "repository:priv/app:pull,push"}
+
+        def granted() -> list[str]:
+            answer = client.get("/token", query_string=query, headers=basic("dana", PASSWORDS["dana"]))
+            return actions(application, answer, "priv/app")
+
+        assert granted() == ["pull", "push"]
+        assert reached == [1], "the first sign-in (a bind, provisioning) is the full path's"
+        assert granted() == ["pull", "push"]
+        assert reached == [1], "a cached directory password is answered by the fast path"

@@ -85,6 +85,7 @@ class DirectoryAccounts:
                 return None
             groups = self.cache.recall(key, user.id, user.credential_version)
         if groups is None:
+            uow.before_slow_work()  # a bind and searches: not for the fast token path (it hands over)
             found = self.client.authenticate(name, password)
             metrics.password_checked(found is not None)  # a password check (the directory's), a cache miss
             if found is None:
@@ -113,6 +114,7 @@ class DirectoryAccounts:
         elif self.client is None or not self.client.can_search:
             return None
         else:
+            uow.before_slow_work()
             groups = self.client.groups_of(user.name)
             if groups is None:
                 return None

@@ -80,6 +80,7 @@ class PasswordVerifier:
             # Raises DirectoryUnavailable (503, not counted) when the directory does not answer.
             identity = self.directory.sign_in(uow, name, password, user)
             if identity is None:
+                uow.before_slow_work()
                 self._dummy(uow).burn(password)  # a refusal costs what a local one costs
             if identity is not None and counter is not None:
                 throttle.clear(uow.session, name, uow.source)
