@@ -42,7 +42,9 @@ def test_groups_as_members_through_the_api(directory_api):
     projects = {p["name"]: p["role"] for p in api.get("/projects", dana).get_json()}
     assert projects["priv"] == "developer"
     user = api.get("/users/dana", "root").get_json()
-    assert user["source"] == "ldap" and api.get("/users/alice", "root").get_json()["source"] == "local"
+    assert (user["source"], user["email"], user["display_name"]) == ("ldap", "dana@example.org", "Dana Example")
+    local = api.get("/users/alice", "root").get_json()
+    assert (local["source"], local["email"], local["display_name"]) == ("local", None, None)
     assert_status(api.put("/users/dana/password", "root", json={"password": "a-local-pass-1"}), 409)
 
     assert api.patch("/projects/priv/groups/PAYMENTS-DEV", "alice", json={"role": "maintainer"}).get_json() == {

@@ -165,4 +165,5 @@ def delete_user(uow: UnitOfWork, actor: Principal, name: str) -> None:
 
 def user_summary(user: User) -> dict:
     return {"name": user.name, "admin": user.is_admin, "active": user.is_active, "source": user.source,
+            "email": user.email, "display_name": user.display_name,
             "created_at": user.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
