@@ -253,3 +253,23 @@ def test_a_directory_that_accepts_but_never_answers_is_unavailable_within_the_ti
             assert failures(units) == 0
         finally:
             units.close()
+
+
+def test_a_person_the_user_filter_no_longer_finds_loses_stand_in_credentials_within_the_bound(tmp_path, slapd):
+    """What AD's disabled-account term does, with an attribute OpenLDAP's schema has."""
+    from tests.support.slapd import user_dn
+    units = Units(tmp_path, credential_cache_ttl=1, **slapd.settings(
+        ldap_user_filter="(&(objectClass=inetOrgPerson)(uid={name})(!(description=disabled)))"))
+    try:
+        grant = token(units, "grace", PASSWORDS["grace"], offline=True)
+        request = grants.TokenRequest(service="registry", refresh_token=grant.body["refresh_token"])
+        assert units.run(grants.issue_token, request).principal.subject == "grace"
+        slapd.modify(f"dn: {user_dn('grace')}\nchangetype: modify\nadd: description\ndescription: disabled\n")
+        try:
+            _wait_for(lambda: _refused(units, request), "the refresh token of a disabled person was refused")
+            with pytest.raises(Unauthorized):  # her password too (its cache entry is older than the bound)
+                token(units, "grace", PASSWORDS["grace"])
+        finally:
+            slapd.modify(f"dn: {user_dn('grace')}\nchangetype: modify\ndelete: description\n")
+    finally:
+        units.close()
