@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from ... import metrics
 from ...core.names import InvalidName, check_user_name
 from ...core.policy import CredentialKind, Principal
+from ...core.text import storable_copy
 from ...settings import Settings
 from ...store.models import DIRECTORY_SOURCE, User, utcnow
 from ..unit_of_work import UnitOfWork
@@ -124,8 +125,9 @@ class DirectoryAccounts:
 
     def _provision(self, uow: UnitOfWork, user, entry: DirectoryEntry, groups: frozenset[str]):
         """Create the account on a first sign-in, else refresh what the directory says of it."""
-        values = dict(email=(entry.email or "")[:_EMAIL_MAX] or None,
-                      display_name=(entry.display_name or "")[:_DISPLAY_MAX] or None,
+        # What the directory says is stored as it is, but never refused: a NUL would stop PostgreSQL.
+        values = dict(email=storable_copy(entry.email or "", _EMAIL_MAX) or None,
+                      display_name=storable_copy(entry.display_name or "", _DISPLAY_MAX) or None,
                       directory_groups=_stored_groups(groups), groups_read_at=utcnow())
         connection = uow.session.connection()
         if user is not None:
