@@ -265,7 +265,10 @@ class DirectoryClient:
         found = self._search(connection, s.ldap_group_base_dn, ldap_filter, [s.ldap_group_name_attribute],
                              limit=MAX_GROUPS)
         names = (_first(raw.get("attributes", {}).get(s.ldap_group_name_attribute)) for raw in found)
-        return frozenset(name.lower() for name in names if name)
+        # Only names a project group can have (services/access/project_groups.py): one per line
+        # on the user's row, so no control characters.
+        return frozenset(name.lower() for name in names
+                         if name and len(name) <= 200 and not any(ord(c) < 32 or ord(c) == 127 for c in name))
 
     def check(self) -> str:
         """For ``authsvc doctor``: connect and bind as the service account; a summary, or raises."""
