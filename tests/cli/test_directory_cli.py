@@ -93,3 +93,17 @@ def test_doctor_checks_the_directory(directory_cli, slapd, monkeypatch, tmp_path
     secret.chmod(0o600)
     monkeypatch.setenv("AUTHSVC_LDAP_URL", directory_cli_url)
     assert doctor_checks()[1]["directory"]["status"] == "ok"
+
+
+def test_a_bind_password_file_others_can_read_stops_every_command_with_one_line(directory_cli, monkeypatch, tmp_path):
+    secret = tmp_path / "bind-password"
+    secret.write_text("reader-secret-1\n")
+    secret.chmod(0o640)
+    monkeypatch.delenv("AUTHSVC_LDAP_BIND_PASSWORD")
+    monkeypatch.setenv("AUTHSVC_LDAP_BIND_PASSWORD_FILE", str(secret))
+    one_line_error(directory_cli("user", "list", ok=False), "chmod 600")
+    secret.chmod(0o600)
+    assert directory_cli("user", "list").exit_code == 0
+    monkeypatch.setenv("AUTHSVC_LDAP_URL", "ldap://127.0.0.1:1")
+    monkeypatch.setenv("AUTHSVC_LDAP_ALLOW_PLAIN", "false")
+    one_line_error(directory_cli("user", "list", ok=False), "ldap_url")  # clear text refused at start
