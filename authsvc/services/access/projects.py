@@ -55,10 +55,10 @@ def _role_of(uow: UnitOfWork, actor: Principal, project: Project) -> Role | None
         select(Membership.role).join(User, Membership.user_id == User.id)
         .where(Membership.project_id == project.id, User.name == actor.subject)).scalar_one_or_none()
     own = Role(role) if role else None
-    return role_with_groups(own, _group_roles(uow, actor).get(project.id, ()), actor.groups)
+    return role_with_groups(own, group_roles(uow, actor).get(project.id, ()), actor.groups)
 
 
-def _group_roles(uow: UnitOfWork, actor: Principal) -> dict[int, list[tuple[str, Role]]]:
+def group_roles(uow: UnitOfWork, actor: Principal) -> dict[int, list[tuple[str, Role]]]:
     """The roles the actor's directory groups hold, by project id (nothing to read for callers
     in no group: local users, robots, the operator)."""
     if not actor.groups or actor.robot_scope is not None:
@@ -113,11 +113,11 @@ def list_projects(uow: UnitOfWork, actor: Principal) -> list[tuple[Project, Proj
         .order_by(Project.name)).all()
     result = []
     anonymous_pull = uow.settings.anonymous_pull
-    group_roles = _group_roles(uow, actor)
+    lent = group_roles(uow, actor)
     for project, role in rows:
         own = Role(role) if role else None
         view = ProjectView(project.name, project.is_public,
-                           role_with_groups(own, group_roles.get(project.id, ()), actor.groups))
+                           role_with_groups(own, lent.get(project.id, ()), actor.groups))
         if can_see(actor, view, anonymous_pull=anonymous_pull):
             result.append((project, view))
     return result

@@ -43,11 +43,17 @@ def sign_in(uow: UnitOfWork, name: str, password: str) -> Identity:
 def resume(uow: UnitOfWork, user_id: int, credential_version: int) -> Identity | None:
     """The identity behind a session cookie, or None when the account is gone, inactive, or its
     credentials changed since the session was opened."""
-    row = uow.session.execute(select(User.id, User.name, User.is_admin, User.is_active, User.credential_version)
+    row = uow.session.execute(select(User.id, User.name, User.is_admin, User.is_active, User.credential_version,
+                                     User.source, User.directory_groups, User.groups_read_at)
                               .where(User.id == user_id)).first()
     if row is None or not row.is_active or row.credential_version != credential_version:
         return None
-    principal = Principal(row.name, bool(row.is_admin), credential=CredentialKind.PASSWORD)
+    # A directory user's groups (and the admin group) as for any stand-in credential: never older
+    # than credential_cache_ttl, re-read when older, and the session ends if they cannot be.
+    standing = uow.context.authenticator.directory.standing(uow, row)
+    if standing is None:
+        return None
+    principal = Principal(row.name, standing[0], credential=CredentialKind.PASSWORD, groups=standing[1])
     return Identity(principal, KIND, row.id, row.credential_version)
 
 

@@ -1,0 +1,52 @@
+"""The web console with directory accounts, against the real slapd: a directory user signs in
+through the same authenticator as /token, sees the projects their groups are members of with the
+group's role, an admin-group member administers, and leaving a group ends what it gave within
+``credential_cache_ttl`` -- in an open console session too."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from authsvc.core.policy import OPERATOR
+from authsvc.services.access import project_groups
+from tests.http.conftest import served
+from tests.support.console import Browser, sign_in
+from tests.support.slapd import PASSWORDS
+from tests.support.units import call
+
+ROW = r">priv</a></td>\s*<td[^>]*>Private</td>\s*<td[^>]*>{}</td>"
+
+
+def test_directory_users_in_the_console(tmp_path, slapd):
+    with served(tmp_path, credential_cache_ttl=1, **slapd.settings()) as console:
+        with console.app_context():
+            call(project_groups.add_group_member, OPERATOR, "priv", "payments-dev", "developer")
+        eve = Browser(console, "eve", PASSWORDS["eve"])
+        assert re.search(ROW.format("developer"), eve.text("/projects"))
+        assert eve.get("/projects/priv").status_code == 200
+        assert eve.get("/admin/users").status_code == 404
+        frank = Browser(console, "frank", PASSWORDS["frank"])
+        assert ">Administration<" in frank.text("/projects") and frank.get("/admin/users").status_code == 200
+        assert sign_in(console.test_client(), "eve", "not-eves-password").status_code == 401
+
+        slapd.remove_from_group("eve", "payments-dev")
+        try:
+            deadline = time.monotonic() + 20
+            while re.search(ROW.format("developer"), eve.text("/projects")):
+                assert time.monotonic() < deadline, "the open session kept the group's role past the bound"
+                time.sleep(0.2)
+            assert eve.get("/projects/priv").status_code == 404  # private, and no longer hers
+        finally:
+            slapd.add_to_group("eve", "payments-dev")
+
+
+def test_a_directory_outage_is_a_503_page_at_sign_in(tmp_path, slapd):
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"ldap://127.0.0.1:{sock.getsockname()[1]}"
+    with served(tmp_path, **slapd.settings(ldap_url=dead)) as console:
+        refused = sign_in(console.test_client(), "dana", PASSWORDS["dana"])
+        assert refused.status_code == 503 and "directory is unavailable" in refused.get_data(as_text=True)
+        assert sign_in(console.test_client(), "bob").status_code == 303  # a local user signs in
