@@ -40,12 +40,13 @@ _USER_BY_NAME = select(*_USER_COLUMNS).where(_users.c.name == bindparam("name"))
 _USER_BY_ID = select(*_USER_COLUMNS).where(_users.c.id == bindparam("user_id"))
 # The password verifier's one read: the user row and, beside it, the throttle counter of the
 # (name, source) pair, which must be looked at before anything else.
+# A left join on the counter's unique (account, source) key: at most one row, one index search
+# (two scalar subqueries searched the index twice).
 _PAIR = and_(_failures.c.account == _users.c.name, _failures.c.source == bindparam("source"))
-_USER_WITH_COUNTER = select(
-    *_USER_COLUMNS,
-    select(_failures.c.failures).where(_PAIR).scalar_subquery().label("failures"),
-    select(_failures.c.blocked_until).where(_PAIR).scalar_subquery().label("blocked_until"),
-).where(_users.c.name == bindparam("name"))
+_USER_WITH_COUNTER = (
+    select(*_USER_COLUMNS, _failures.c.failures, _failures.c.blocked_until)
+    .select_from(_users.outerjoin(_failures, _PAIR))
+    .where(_users.c.name == bindparam("name")))
 #: Up to this many project names per statement (a request names one or two; more go in chunks).
 VIEWS_CHUNK = 8
 

@@ -449,12 +449,16 @@ def throwaway_postgres(root: Path, cleanup) -> str:
     Returns the SQLAlchemy URL of a fresh database on it."""
     import shutil
     import subprocess
+    import tempfile
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: p.parent.name)
     if not versions or not (versions[-1] / "initdb").exists():
         raise BenchmarkError("PostgreSQL binaries not found under /usr/lib/postgresql (apt-get install postgresql)")
-    pg_bin, directory = versions[-1], root / "pg"
-    directory.mkdir(mode=0o755)
+    # A directory of its own: the scratch directory is 0700 (mkdtemp), which the postgres user
+    # could not enter.
+    pg_bin, directory = versions[-1], Path(tempfile.mkdtemp(prefix="abench-pg", dir="/tmp"))
+    directory.chmod(0o755)
     shutil.chown(directory, "postgres", "postgres")
+    cleanup.callback(shutil.rmtree, directory, ignore_errors=True)
 
     def as_postgres(*argv: str) -> None:
         result = subprocess.run(["runuser", "-u", "postgres", "--", *argv], capture_output=True, text=True, timeout=120)
