@@ -22,7 +22,7 @@ def token_list(uow, user_name: str | None, as_json: bool) -> None:
     """List live refresh tokens (never the tokens themselves, which are not stored)."""
     found = refresh_tokens.list_tokens(uow, OPERATOR, user_name)
     rows = [refresh_tokens.token_summary(row, name) for row, name in found]
-    emit(rows, as_json, ["id", "user", "client_id", "created_at"])
+    emit(rows, as_json, ["id", "user", "client_id", "created_at", "last_used_at"])
 
 
 @token_group.command("revoke")

@@ -145,6 +145,8 @@ class RefreshToken(db.Model):
     client_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
                                                     server_default=func.current_timestamp())
+    #: Written at most once a minute by the refresh-token verifier (migration 0009).
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
     user: Mapped[User] = relationship()
 

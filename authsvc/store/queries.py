@@ -72,8 +72,8 @@ def _views(count: int, member: bool, groups: int = 0):
 
 
 _REFRESH_OWNER = (
-    select(*_USER_COLUMNS, _refresh.c.credential_version.label("token_version"),
-           _refresh.c.created_at.label("token_created_at"))
+    select(*_USER_COLUMNS, _refresh.c.id.label("token_id"), _refresh.c.credential_version.label("token_version"),
+           _refresh.c.created_at.label("token_created_at"), _refresh.c.last_used_at)
     .select_from(_refresh.join(_users, _refresh.c.user_id == _users.c.id))
     .where(_refresh.c.token_hash == bindparam("token_hash")))
 _ROBOT_BY_LOGIN = (

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from authsvc.cli import main
 from authsvc.signing import keys
+from authsvc.store import schema
 from tests.conftest import SERVER_URL, fresh_database_url
 
 NOW = dt.datetime.now(dt.UTC)
@@ -60,7 +61,7 @@ def test_healthy_installation_is_all_ok(data):
     report = json.loads(result.output)
     assert report["counts"] == {"ok": 7, "warn": 0, "fail": 0, "skip": 0}
     assert all(set(c) == {"name", "status", "detail", "fix"} for c in report["checks"])
-    assert "schema at 0008" in checks["database"]["detail"]
+    assert f"schema at {schema.head_revision()}" in checks["database"]["detail"]
 
 
 def test_text_report_and_exit_codes(data):
@@ -194,8 +195,8 @@ def test_database_file_missing_is_not_created(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("revision, detail, fix", [
-    ("0004", "schema at 0004, this release needs 0008", "authsvc db upgrade"),
-    ("9999", "schema at 9999, newer than this release (0008)", "run the authsvc release that migrated"),
+    ("0004", "schema at 0004, this release needs {head}", "authsvc db upgrade"),
+    ("9999", "schema at 9999, newer than this release ({head})", "run the authsvc release that migrated"),
 ])
 def test_schema_of_another_release(cli, tmp_path, revision, detail, fix):
     from sqlalchemy import create_engine, text
@@ -205,6 +206,7 @@ def test_schema_of_another_release(cli, tmp_path, revision, detail, fix):
         connection.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
     engine.dispose()
     code, checks, _ = doctor()
+    detail = detail.format(head=schema.head_revision())
     assert code == 1 and detail in checks["database"]["detail"] and fix in checks["database"]["fix"]
 
 

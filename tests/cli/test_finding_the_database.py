@@ -117,7 +117,7 @@ def test_empty_lists_print_their_header(cli):
     assert cli("repo", "list", "web").output == "NAME  TAGS  UPDATED_AT\n"
     assert cli("robot", "list", "web").output.split() == ["LOGIN", "ACTIONS", "EXPIRES_AT", "DISABLED",
                                                           "DESCRIPTION"]
-    assert cli("token", "list").output.split() == ["ID", "USER", "CLIENT_ID", "CREATED_AT"]
+    assert cli("token", "list").output.split() == ["ID", "USER", "CLIENT_ID", "CREATED_AT", "LAST_USED_AT"]
     assert cli("repo", "list", "web", "--json").output.strip() == "[]"
 
 

@@ -248,7 +248,12 @@ def test_my_account_password_tokens_and_docker_logins(console):
                                         "service": "registry", "access_type": "offline", "client_id": "docker"})
     refresh = login.get_json()["refresh_token"]
     logins = bob.text("/account/logins")
-    assert "<td>docker</td>" in logins and "not recorded" in logins
+    assert "<td>docker</td>" in logins and 'data-label="Last use">never</td>' in logins
+    used = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": refresh,
+                                       "service": "registry", "client_id": "docker"})
+    assert used.status_code == 200
+    logins = bob.text("/account/logins")
+    assert re.search(r'data-label="Last use"><time datetime="[0-9T:-]+Z">', logins), "the use is shown"
     login_id = re.search(r'action="/account/logins/(\d+)/revoke"', logins).group(1)
     other = Browser(console, "carol")
     assert other.post(f"/account/logins/{login_id}/revoke").status_code == 404  # not carol's

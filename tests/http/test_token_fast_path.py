@@ -267,3 +267,24 @@ def test_a_deadline_spent_on_the_fast_path_is_answered_at_once_by_the_flask_path
     assert reached == ["/token"] and len(reads) == 1, "the database was asked once"
     assert line[2]["outcome"] == "unavailable"
     assert counts[("authsvc_token_requests_total", (("outcome", "unavailable"),))] == 1
+
+
+def test_a_refresh_tokens_last_use_is_written_once_a_minute_by_the_flask_path(app, client, paths):
+    """The write is what hands the request over; within the minute the fast path answers alone."""
+    from authsvc.store.models import RefreshToken
+    fast, _, reached = paths
+    refresh = _refresh_token(app, client)
+    request = dict(method="POST", data={"grant_type": "refresh_token", "refresh_token": refresh,
+                                        "service": "registry", "client_id": "docker"})
+    last_use = lambda: db.session.execute(db.select(RefreshToken.last_used_at)).scalar_one()  # noqa: E731
+    assert last_use() is None
+    reached.clear()
+    assert _call(fast, **request)[0] == "200 OK"
+    assert reached == ["/token"], "the first use writes, so Flask answered it"
+    db.session.expire_all()
+    first = last_use()
+    assert first is not None
+    reached.clear()
+    assert _call(fast, **request)[0] == "200 OK"
+    db.session.expire_all()
+    assert reached == [] and last_use() == first, "within the minute: no write, the fast path answers"

@@ -68,3 +68,17 @@ def test_directory_accounts_migration_marks_existing_users_local_and_holds_group
     with pytest.raises(IntegrityError), engine.begin() as connection:  # one role per (project, group)
         connection.execute(text("INSERT INTO project_groups (project_id, group_name, role) "
                                 "VALUES (:p, 'payments-dev', 'guest')"), {"p": project_id})
+
+
+def test_refresh_token_last_use_migration_keeps_every_login(engine):
+    schema.upgrade(engine, "0008")
+    with engine.begin() as connection:
+        connection.execute(insert(_USERS_0001).values(name="dev", password_hash="x", is_admin=False,
+                                                      is_active=True, credential_version=1))
+        user_id = connection.execute(text("SELECT id FROM users")).scalar_one()
+        connection.execute(text("INSERT INTO refresh_tokens (token_hash, user_id, credential_version, client_id) "
+                                "VALUES ('h', :u, 1, 'docker')"), {"u": user_id})
+    schema.upgrade(engine, "0009")
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT client_id, last_used_at FROM refresh_tokens")).one()
+    assert tuple(row) == ("docker", None)

@@ -42,6 +42,15 @@ def check_group_name(name: str) -> str:
     return name.lower()
 
 
+def _looked_up(group: str) -> str | None:
+    """A name to look a group member up by: one no group can have is simply not a member (a 404
+    after the caller's rights are checked, as an unknown project or user is), not a 400."""
+    try:
+        return check_group_name(group)
+    except Invalid:
+        return None
+
+
 def _find(uow: UnitOfWork, project: Project, group: str) -> GroupMembership | None:
     return uow.session.execute(select(GroupMembership).where(
         GroupMembership.project_id == project.id, GroupMembership.group_name == group)).scalar_one_or_none()
@@ -59,7 +68,7 @@ def list_group_members(uow: UnitOfWork, actor: Principal, name: str) -> list[Gro
 
 
 def get_group_member(uow: UnitOfWork, actor: Principal, name: str, group: str) -> GroupMemberInfo:
-    wanted = check_group_name(group)
+    wanted = _looked_up(group)
     for member in list_group_members(uow, actor, name):
         if member.group == wanted:
             return member
@@ -82,7 +91,8 @@ def add_group_member(uow: UnitOfWork, actor: Principal, name: str, group: str, r
 
 def _existing(uow: UnitOfWork, actor: Principal, name: str, group: str) -> GroupMembership:
     project = require_permission(uow, actor, name, Permission.MANAGE_MEMBERS)
-    membership = _find(uow, project, check_group_name(group))
+    wanted = _looked_up(group)
+    membership = _find(uow, project, wanted) if wanted is not None else None
     if membership is None:
         raise NotFound(f"group {group[:80]!r} is not a member of project {name!r}")
     return membership

@@ -21,7 +21,8 @@ from .directory import DirectoryAccounts
 from .identity import Identity, NameAndSecret
 from .password import storable
 
-#: Writing last-use on every request would put a write on the hot path; once a minute is enough.
+#: Writing last-use on every request would put a write on the hot path; once a minute is enough
+#: (the refresh-token verifier uses the same resolution).
 LAST_USE_RESOLUTION = dt.timedelta(minutes=1)
 _tokens = PersonalToken.__table__
 

@@ -63,4 +63,5 @@ def revoke_all(uow: UnitOfWork, actor: Principal, user_name: str) -> int:
 
 def token_summary(row: RefreshToken, user_name: str) -> dict:
     return {"id": row.id, "user": user_name, "client_id": row.client_id,
-            "created_at": row.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            "created_at": row.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "last_used_at": row.last_used_at.strftime("%Y-%m-%dT%H:%M:%SZ") if row.last_used_at else None}

@@ -4,9 +4,9 @@ Changing one's password ends every other session and credential (the service bum
 credential version and drops the refresh tokens); this browser is given a session under the new
 version, since the person has just proved the password.
 
-"docker logins" are the refresh tokens docker received, with the client it named and when; their
-last use is not recorded (the token endpoint does not write per refresh, on purpose, and its
-audited grants do not name the refresh token), so the page says so instead of guessing.
+"docker logins" are the refresh tokens docker received, with the client it named, when, and when
+each was last used (to the minute: the refresh-token verifier writes it at most once a minute,
+so the token endpoint gains no write per request).
 """
 
 from __future__ import annotations
