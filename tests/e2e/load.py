@@ -57,15 +57,9 @@ class Server(Stack):
 
     def __init__(self, root: Path, binaries: dict[str, str], *, database_url: str = "", workers: int = 4,
                  settings: dict[str, str] | None = None):
-        super().__init__(root, binaries, database_url=database_url)
+        # Stack puts ``settings`` in the environment of the server and the CLI alike.
+        super().__init__(root, binaries, database_url=database_url, settings=settings)
         self.workers = workers
-        self.settings = {f"AUTHSVC_{key.upper()}": str(value) for key, value in (settings or {}).items()}
-
-    @property
-    def env(self) -> dict[str, str]:
-        env = super().env
-        env.update(self.settings)
-        return env
 
     def start(self) -> None:
         init = self.authsvc("init", check=False)
