@@ -66,6 +66,7 @@ def fresh_database_url(tmp_path, *, migrated: bool = True) -> str:
         connection.execute(text(f'CREATE DATABASE "{name}"{template}'))
     engine.dispose()
     url = make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    tmp_path.mkdir(parents=True, exist_ok=True)  # a test may give an app a subdirectory of its own
     (tmp_path / "database-url").write_text(url)
     return url
 
