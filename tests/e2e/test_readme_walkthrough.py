@@ -88,7 +88,8 @@ def test_the_readme_walkthrough_runs_as_written(local_stack: LocalStack):
     at = out.index(next(line for line in out if line.split() == ["NAME", "TAGS", "UPDATED_AT"]))
     assert out[at + 1].split()[:2] == ["web/myapp", "1"], result.stdout
     assert "NAME       TAGS  UPDATED_AT\nweb/myapp  1     " in README.read_text()  # the sample shown
-    assert any(line.split()[:2] == ["bob", "developer"] for line in out), result.stdout  # member list web
+    # member list web: people and directory groups in one table (USER, GROUP, ROLE); bob is a person
+    assert any(line.split()[:3] == ["bob", "-", "developer"] for line in out), result.stdout
 
     # The same, asked from outside the walkthrough's shell.
     assert [(r["name"], r["tags"]) for r in local_stack.cli_json("repo", "list", "web")] == [("web/myapp", 1)]
