@@ -123,6 +123,12 @@ def list_projects(uow: UnitOfWork, actor: Principal) -> list[tuple[Project, Proj
     return result
 
 
+def may_create_project(uow: UnitOfWork, actor: Principal) -> bool:
+    """Whether ``actor`` may create projects under this deployment's ``project_creation`` setting
+    (the console asks before showing *New project*; create_project asks before creating one)."""
+    return may_create_projects(actor, users_may_create=uow.settings.project_creation == "everyone")
+
+
 def create_project(uow: UnitOfWork, actor: Principal, name: str, *, public: bool, owner: str | None = None) -> Project:
     """Create a project; its owner (given, or else the acting user) becomes its Project Admin.
 
@@ -132,7 +138,7 @@ def create_project(uow: UnitOfWork, actor: Principal, name: str, *, public: bool
         check_project_name(name)
     except InvalidName as exc:
         raise Invalid(str(exc), field="name") from None
-    if not may_create_projects(actor, users_may_create=uow.settings.project_creation == "everyone"):
+    if not may_create_project(uow, actor):
         raise Forbidden("only system administrators may create projects")
     if owner is not None and owner != actor.subject and not actor.is_system_admin:
         raise Forbidden("only system administrators may create a project for another user")

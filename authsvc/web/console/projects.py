@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 
-from ...core.policy import Permission, may_create_projects, may_see_members, permissions_on
+from ...core.policy import Permission, may_see_members, permissions_on
 from ...services import inventory
 from ...services.access import project_pages
 from ...services.access import projects as project_service
@@ -29,8 +29,7 @@ def registry_host() -> str:
 
 
 def may_create() -> bool:
-    settings = current_app.extensions["authsvc"].settings
-    return may_create_projects(principal(), users_may_create=settings.project_creation == "everyone")
+    return project_service.may_create_project(unit(), principal())
 
 
 def project_context(name: str) -> dict:
