@@ -52,6 +52,8 @@ class Run:
     #: with ``db_suffix`` (".postgresql") when it is set.
     database_url: str = ""
     db_suffix: str = ""
+    #: the throw-away cluster's postmaster (--postgres): its CPU per request is reported too
+    database_pid: int | None = None
     _bcrypt_ms: float | None = None
 
     @property
@@ -144,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         run = Run(root=root, quick=args.quick, workers=workers, report=report, cleanup=cleanup,
                   seconds=args.seconds or (2 if args.quick else 15), reps=args.reps or (1 if args.quick else 3))
         if args.postgres:
-            run.database_url, run.db_suffix = harness.throwaway_postgres(root, cleanup), ".postgresql"
+            run.database_url, run.database_pid = harness.throwaway_postgres(root, cleanup)
+            run.db_suffix = ".postgresql"
             report.say(f"database: PostgreSQL ({run.database_url.split('?')[0]}, a throw-away cluster, fsync off)")
         report.say(f"runs: wrk {run.seconds:.0f} s x {run.reps} repetition(s), interleaved"
                    + (f"; gunicorn -w {workers}" if workers else "")

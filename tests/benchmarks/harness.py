@@ -212,6 +212,22 @@ def worker_cpu_ms(service: Service) -> float:
     return ticks * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree_cpu_ms(pid: int) -> float:
+    """CPU time (user + system) of ``pid`` and its direct children so far, in milliseconds: a
+    PostgreSQL cluster's postmaster and its backends, whose work on a shared machine comes out of
+    the same cores as the workers' (a backend that exited since is not counted: the benchmark's
+    connections are kept by the workers for the whole run)."""
+    ticks = 0
+    for each in (pid, *children(pid)):
+        try:
+            stat = Path(f"/proc/{each}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def worker_rss(service: Service) -> list[int]:
     assert service.proc is not None
     return [rss_kib(pid) for pid in children(service.proc.pid)]
@@ -443,10 +459,10 @@ def bcrypt_seconds(rounds: int) -> float:
     return time.process_time() - start
 
 
-def throwaway_postgres(root: Path, cleanup) -> str:
+def throwaway_postgres(root: Path, cleanup) -> tuple[str, int]:
     """A PostgreSQL cluster for one benchmark run, as tests/run's second pass makes one: Debian's
     binaries run as the postgres user, a Unix socket in ``root``, fsync off; stopped by ``cleanup``.
-    Returns the SQLAlchemy URL of a fresh database on it."""
+    Returns the SQLAlchemy URL of a fresh database on it and the postmaster's pid."""
     import shutil
     import subprocess
     import tempfile
@@ -472,4 +488,5 @@ def throwaway_postgres(root: Path, cleanup) -> str:
     cleanup.callback(subprocess.run, ["runuser", "-u", "postgres", "--", str(pg_bin / "pg_ctl"), "-D",
                                       str(directory / "data"), "-m", "immediate", "stop"], capture_output=True)
     as_postgres(str(pg_bin / "createdb"), "-h", str(directory), "-U", "postgres", "bench")
-    return f"postgresql+psycopg://postgres@/bench?host={directory}"
+    postmaster = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+    return f"postgresql+psycopg://postgres@/bench?host={directory}", postmaster

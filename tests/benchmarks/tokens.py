@@ -34,6 +34,7 @@ from .harness import (
     WrkResult,
     children,
     median,
+    process_tree_cpu_ms,
     rotate,
     service_url,
     worker_cpu_ms,
@@ -235,9 +236,10 @@ def warm(run, service, lines: list[tuple], *, what: str) -> tuple[int, float | N
 
 
 def measure(run, shape: str, request_file: Path, lines: list[tuple], services: dict
-            ) -> tuple[dict[str, list[WrkResult]], dict[str, list[float]]]:
-    """Interleaved runs of every server, order rotated per repetition; returns the wrk results and
-    the workers' CPU milliseconds per request of each run.
+            ) -> tuple[dict[str, list[WrkResult]], dict[str, list[float]], dict[str, list[float]]]:
+    """Interleaved runs of every server, order rotated per repetition; returns the wrk results,
+    the workers' CPU milliseconds per request of each run, and (``--postgres``) the database
+    server's.
 
     Each run is preceded by an untimed warm-up.  For Basic credentials that fills every worker's
     credential cache, and every measured run must start with a cache filled just before it: an
@@ -251,6 +253,8 @@ def measure(run, shape: str, request_file: Path, lines: list[tuple], services: d
     urls = {label: service_url(service) for label, service in services.items()}
     results: dict[str, list[WrkResult]] = {label: [] for label in urls}
     cpu: dict[str, list[float]] = {label: [] for label in urls}
+    #: --postgres: the database server's CPU per request of each run (the bare endpoint has none)
+    db_cpu: dict[str, list[float]] = {label: [] for label in urls if label != "baseline"}
     filled: dict[str, float] = {}
     labels = list(urls)
     for rep in range(run.reps):
@@ -269,14 +273,19 @@ def measure(run, shape: str, request_file: Path, lines: list[tuple], services: d
             else:
                 wrk(urls[label], request_file, Load(1, run.connections, 1))
             before = worker_cpu_ms(services[label])
+            db_before = process_tree_cpu_ms(run.database_pid) if run.database_pid else 0.0
             result = wrk(urls[label], request_file, run.load)
             cpu[label].append((worker_cpu_ms(services[label]) - before) / result.requests)
+            if run.database_pid and label in db_cpu:
+                db_cpu[label].append((process_tree_cpu_ms(run.database_pid) - db_before) / result.requests)
             results[label].append(result)
     for label, runs in results.items():
         run.report.detail(f"{shape} {label}: " + ", ".join(
             f"{r.rps:.0f} req/s (p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms)" for r in runs)
-            + "; worker CPU per request " + ", ".join(f"{c:.2f}" for c in cpu[label]) + " ms")
-    return results, cpu
+            + "; worker CPU per request " + ", ".join(f"{c:.2f}" for c in cpu[label]) + " ms"
+            + ("; database server CPU per request " + ", ".join(f"{c:.2f}" for c in db_cpu[label]) + " ms"
+               if db_cpu.get(label) else ""))
+    return results, cpu, db_cpu
 
 
 def cache_ttl() -> int:
@@ -291,7 +300,7 @@ def refresh_cost(run, users: int, workers: int) -> float:
     return users * workers * run.bcrypt_ms / 1000 / (cache_ttl() * (os.cpu_count() or 1))
 
 
-def figures(run, name: str, results: dict, cpu: dict, note: str) -> None:
+def figures(run, name: str, results: dict, cpu: dict, db_cpu: dict, note: str) -> None:
     """The throughput figures (with targets), then worker CPU per request (reported only: it
     predicts the throughput ratio of a quiet machine, and other load on the machine moves it less)."""
     base = median([r.rps for r in results["baseline"]])
@@ -303,6 +312,12 @@ def figures(run, name: str, results: dict, cpu: dict, note: str) -> None:
         run.report.add(Figure(f"cpu.{name.split('.', 1)[1]}{suffix}", median(cpu[label]), "ms/request",
                               median(cpu["baseline"]), "bare Flask", None,
                               "CPU time of the gunicorn workers during the runs / requests served"))
+    for label, suffix in (("authsvc", ""), ("audit-off", ".audit_off")):
+        if db_cpu.get(label):
+            run.report.add(Figure(f"dbcpu.{name.split('.', 1)[1]}{suffix}", median(db_cpu[label]),
+                                  "ms/request", None, "", None,
+                                  "CPU time of the PostgreSQL server (postmaster and backends) during the runs "
+                                  "/ requests served: taken from the same cores when it shares the machine"))
 
 
 def run_tokens(run, shapes: list[str]) -> None:
@@ -324,13 +339,13 @@ def run_tokens(run, shapes: list[str]) -> None:
     for shape, request_file in files.items():
         lines = [tuple(_parse_line(text)) for text in request_file.read_text().splitlines()]
         check_grants(stack.url, lines)
-        results, cpu = measure(run, shape, request_file, lines, services)
+        results, cpu, db_cpu = measure(run, shape, request_file, lines, services)
         scopes = [len(_scopes_of(line)) for line in lines]
         note = (f"{len(lines)} requests drawn at random, {min(scopes)}-{max(scopes)} scopes "
                 f"(mean {sum(scopes) / len(scopes):.1f}); wrk -t1 -c{run.connections}, "
                 f"{run.reps} x {run.load.seconds:.0f} s, median")
         name = {"basic": "tokens.basic", "refresh": "tokens.refresh", "anonymous": "tokens.anonymous"}[shape]
-        figures(run, name + run.db_suffix, results, cpu, note)
+        figures(run, name + run.db_suffix, results, cpu, db_cpu, note)
         if shape == "basic":
             users = len({line[3]["Authorization"] for line in lines})
             workers = len(children(stack.gunicorn.proc.pid))
