@@ -90,3 +90,26 @@ for i in range(5):
 """
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     assert _grants(units) == 5
+
+
+def test_a_batched_grant_reads_back_exactly_as_it_was_queued(units):
+    """The writer's own statement (executemany on SQLite, COPY on PostgreSQL) must store every
+    column as the synchronous INSERT would: text that COPY's format must escape (tab, newline,
+    backslash, a quote, non-ASCII), a NULL request id, the timestamp to the microsecond."""
+    grant_log = GrantLog(interval=3600)
+    grant_log._engine = units.engine
+    at = audit.utcnow()
+    rows = [
+        {"at": at, "actor": "ro\\bot$ci", "source": "10.0.0.1", "action": "token.grant", "target": "registry",
+         "details": '{"granted":["repository:p/a:pull"],"note":"tab\\there\\nline \\\\ \\"q\\" é"}',
+         "request_id": None},
+        {"at": at, "actor": "alice", "source": "", "action": "token.grant", "target": "reg\tistry\nx",
+         "details": "{}", "request_id": "rid-1"},
+    ]
+    grant_log._pending = [dict(row) for row in rows]
+    assert grant_log.flush() == 2
+    columns = ("at", "actor", "source", "action", "target", "details", "request_id")
+    with units.engine.connect() as connection:
+        stored = connection.execute(select(*(getattr(AuditEvent, c) for c in columns))
+                                    .order_by(AuditEvent.id)).all()
+    assert [dict(zip(columns, row, strict=True)) for row in stored] == rows
