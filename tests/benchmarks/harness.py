@@ -198,11 +198,11 @@ def rss_kib(pid: int) -> int:
     raise BenchmarkError(f"no VmRSS for pid {pid}")
 
 
-def worker_cpu_ms(service: Service) -> float:
-    """CPU time (user + system) of all of a gunicorn's workers so far, in milliseconds."""
-    assert service.proc is not None
+def cpu_ms(pids) -> float:
+    """CPU time (user + system) of the processes ``pids`` so far, in milliseconds, from
+    /proc/PID/stat (a process that has exited is not counted)."""
     ticks = 0
-    for pid in children(service.proc.pid):
+    for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
@@ -212,20 +212,18 @@ def worker_cpu_ms(service: Service) -> float:
     return ticks * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def worker_cpu_ms(service: Service) -> float:
+    """CPU time of all of a gunicorn's workers so far, in milliseconds."""
+    assert service.proc is not None
+    return cpu_ms(children(service.proc.pid))
+
+
 def process_tree_cpu_ms(pid: int) -> float:
-    """CPU time (user + system) of ``pid`` and its direct children so far, in milliseconds: a
-    PostgreSQL cluster's postmaster and its backends, whose work on a shared machine comes out of
-    the same cores as the workers' (a backend that exited since is not counted: the benchmark's
-    connections are kept by the workers for the whole run)."""
-    ticks = 0
-    for each in (pid, *children(pid)):
-        try:
-            stat = Path(f"/proc/{each}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+    """CPU time of ``pid`` and its direct children so far, in milliseconds: a PostgreSQL
+    cluster's postmaster and its backends, whose work on a shared machine comes out of the same
+    cores as the workers' (the benchmark's connections are kept by the workers for the whole
+    run, so no backend that served it exits before it is counted)."""
+    return cpu_ms((pid, *children(pid)))
 
 
 def worker_rss(service: Service) -> list[int]:
