@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from authsvc import create_app
 from authsvc.core.policy import OPERATOR
@@ -40,45 +41,131 @@ PASSWORDS = {"root": "root-pass-1", "alice": "alice-pass-1", "bob": "bob-pass-1"
 
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "")
 _template: list[str] = []
+_server: list = []
+#: Migrated databases a finished test left as it found them, emptied: the next test takes one.
+_pool: list[str] = []
+#: Every database this process made, dropped when the session ends.
+_made: set[str] = set()
+#: A migrated database's schema, as columns and indexes: a test that altered it gives its
+#: database back to nobody.
+_SCHEMA_FINGERPRINT = text(
+    "SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM ("
+    " SELECT table_name || '.' || column_name || ':' || data_type || ':' || is_nullable"
+    "   || ':' || coalesce(column_default, '') AS x"
+    " FROM information_schema.columns WHERE table_schema = 'public'"
+    " UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'"
+    " UNION ALL SELECT 'version:' || version_num FROM alembic_version) AS parts")
+_fingerprint: list[str] = []
 
 
 def _server_engine():
-    return create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
+    """One AUTOCOMMIT engine on the server per process (each create_engine costs a dialect set-up)."""
+    if not _server:
+        _server.append(create_engine(SERVER_URL, isolation_level="AUTOCOMMIT"))
+    return _server[0]
+
+
+def _database_url(name: str) -> str:
+    return make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _make_template(connection) -> None:
+    name = f"authsvc_template_{os.getpid()}"
+    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    connection.execute(text(f'CREATE DATABASE "{name}"'))
+    template_engine = create_engine(_database_url(name))
+    schema.upgrade(template_engine)
+    with template_engine.connect() as template:
+        _fingerprint.append(template.execute(_SCHEMA_FINGERPRINT).scalar_one())
+    template_engine.dispose()
+    _template.append(name)
+    _made.add(name)
 
 
 def fresh_database_url(tmp_path, *, migrated: bool = True) -> str:
-    """An empty-but-migrated database for one test: '' (SQLite in the data dir) or a new
-    PostgreSQL database cloned from a migrated template (cloning is much faster than migrating)."""
+    """An empty-but-migrated database for one test: '' (SQLite in the data dir) or a PostgreSQL one.
+
+    On PostgreSQL a migrated database is one an earlier test of this process gave back emptied
+    (see :func:`release_database`: about 20 ms), else a clone of a template migrated once per
+    process (CREATE DATABASE ... TEMPLATE and its DROP cost 100-300 ms a test, which was a third
+    of the PostgreSQL pass).  ``migrated=False`` is always a new, empty database."""
     if not SERVER_URL:
         return ""
-    engine = _server_engine()
-    with engine.connect() as connection:
-        if not _template:
-            name = f"authsvc_template_{os.getpid()}"
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-            template_url = make_url(SERVER_URL).set(database=name)
-            template_engine = create_engine(template_url)
-            schema.upgrade(template_engine)
-            template_engine.dispose()
-            _template.append(name)
-        name = f"authsvc_t_{uuid.uuid4().hex[:16]}"
-        template = f' TEMPLATE "{_template[0]}"' if migrated else ""
-        connection.execute(text(f'CREATE DATABASE "{name}"{template}'))
-    engine.dispose()
-    url = make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    if migrated and _pool:
+        url = _database_url(_pool.pop())
+    else:
+        with _server_engine().connect() as connection:
+            if migrated and not _template:
+                _make_template(connection)
+            name = f"authsvc_t_{uuid.uuid4().hex[:16]}"
+            template = f' TEMPLATE "{_template[0]}"' if migrated else ""
+            connection.execute(text(f'CREATE DATABASE "{name}"{template}'))
+        _made.add(name)
+        url = _database_url(name)
     tmp_path.mkdir(parents=True, exist_ok=True)  # a test may give an app a subdirectory of its own
     (tmp_path / "database-url").write_text(url)
     return url
 
 
+def _emptied(name: str) -> bool:
+    """Empty a finished test's database in place, if its schema is still the template's: end every
+    session the test left on it (the app's pool, a writer thread), then TRUNCATE every table but
+    alembic_version, restarting their id sequences.  False when it cannot be reused."""
+    if not _fingerprint:
+        return False
+    server = _server_engine()
+    with server.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+    engine = create_engine(_database_url(name), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SET lock_timeout = '2s'"))
+            if connection.execute(_SCHEMA_FINGERPRINT).scalar_one() != _fingerprint[0]:
+                return False
+            tables = connection.execute(text(
+                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'")).scalars().all()
+            if tables:
+                connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            connection.commit()
+        return True
+    except Exception:  # noqa: BLE001 -- anything odd: the database is dropped instead
+        return False
+    finally:
+        engine.dispose()
+
+
+def release_database(url: str) -> None:
+    """A test is done with its database: back to the pool emptied, or dropped."""
+    if not url:
+        return
+    name = make_url(url).database
+    if name.startswith("authsvc_t_") and _emptied(name):
+        _pool.append(name)
+    else:
+        drop_database(url)
+
+
 def drop_database(url: str) -> None:
     if not url:
         return
-    engine = _server_engine()
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    engine.dispose()
+    name = make_url(url).database
+    with _server_engine().connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _made.discard(name)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Drop what this process made (the pool and the template): nothing is left on a kept server."""
+    if SERVER_URL and _made:
+        for name in sorted(_made, key=lambda n: n.startswith("authsvc_template_")):
+            drop_database(_database_url(name))
+        _pool.clear()
+        _template.clear()
+    for engine in _server:
+        engine.dispose()
+    _server.clear()
 
 
 def app_settings(tmp_path, **extra):
@@ -136,11 +223,11 @@ def make_app(tmp_path, **extra):
 
 @pytest.fixture(autouse=True)
 def _drop_test_database(tmp_path):
-    """Drop the PostgreSQL database a test created (nothing to do on SQLite)."""
+    """Give back the PostgreSQL database a test used (nothing to do on SQLite)."""
     yield
     url_file = tmp_path / "database-url"
     if url_file.exists():
-        drop_database(url_file.read_text())
+        release_database(url_file.read_text())
 
 
 @pytest.fixture
@@ -197,3 +284,20 @@ def slapd():
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep a module on one pytest-xdist worker when its tests share a fixture it defines for the
+    module or the session (a systemd install, a compose deployment, a stack with a directory):
+    spread over both workers, each worker would build that fixture again.  tests/run runs every
+    pass with ``-n 2 --dist loadgroup``; a module may also name a group of its own
+    (``pytest.mark.xdist_group``) when it shares something machine-wide with other modules."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        module = item.nodeid.split("::", 1)[0]
+        fixturedefs = getattr(item, "_fixtureinfo", None)
+        for defs in (fixturedefs.name2fixturedefs.values() if fixturedefs else ()):
+            if defs and defs[-1].scope != "function" and defs[-1].baseid == module:
+                item.add_marker(pytest.mark.xdist_group(module))
+                break
