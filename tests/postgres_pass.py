@@ -18,6 +18,13 @@ The rule -- a test is repeated on PostgreSQL when what it proves goes through SQ
   ``kill -9`` (``test_faults.py``'s kill tests), and replicas sharing one database
   (``test_compose.py``'s stack, which runs two authsvc replicas on PostgreSQL).
 
+Within those paths, a module whose every answer is decided before any query is not repeated
+(``NO_QUERY_MODULES``): the API's own documents and error shapes (``test_api_documents.py``:
+openapi.json as kept, 400/405/413 from the request alone), the cross-site gate
+(``test_api_cross_site.py``: a 415 before the credentials are even read) and the request log
+line (``test_request_log.py``: its format and redaction).  On PostgreSQL they would prove the
+same thing a second time.
+
 Everything else -- pure unit tests, the registries' token checks, the client scenarios, key
 rotation, doctor, metrics, the systemd install, the benchmark smoke test, the fault tests that
 bring their own PostgreSQL cluster -- runs once, in the SQLite pass.  The registry generation
@@ -31,12 +38,17 @@ import pytest
 
 #: Node-id prefixes (relative to the repository) that are repeated whole.
 DATABASE_PATHS = ("tests/http/", "tests/cli/", "tests/services/", "tests/unit/test_migrations.py")
+#: Modules under those paths whose answers depend on no query (see above): run once, on SQLite.
+NO_QUERY_MODULES = ("tests/http/test_api_documents.py", "tests/http/test_api_cross_site.py",
+                    "tests/http/test_request_log.py")
 #: The registry generation the repeated end-to-end tests use.
 REPEATED_GENERATION = "registry2"
 
 
 def repeated_on_postgresql(item: pytest.Item) -> bool:
     if not (item.nodeid.startswith(DATABASE_PATHS) or item.get_closest_marker("database")):
+        return False
+    if item.nodeid.startswith(NO_QUERY_MODULES):
         return False
     callspec = getattr(item, "callspec", None)
     generation = callspec.params.get("registry_generation") if callspec else None
