@@ -11,8 +11,9 @@ survive the refusal of the very request that caused it (a failed login in the
 audit log, a throttle counter), in a transaction of its own.
 
 One rule keeps that second transaction from waiting on the first: *before the
-early write starts, the unit's session is ended* -- committed when all it
-holds are lasting writes, rolled back otherwise.  A lasting write is a
+early write starts, the unit's session is ended* -- committed when the unit
+declared lasting writes (which are all it can have written by then: see
+below), rolled back otherwise.  A lasting write is a
 verifier's side effect of a credential it accepted, made in the session with
 :meth:`UnitOfWork.lasting`: a throttle counter cleared by a correct password, a
 hash re-made at a new cost, a last-use stamp, a directory account's row.  They
