@@ -10,6 +10,29 @@ The one exception is named: :meth:`UnitOfWork.write_now` writes what must
 survive the refusal of the very request that caused it (a failed login in the
 audit log, a throttle counter), in a transaction of its own.
 
+One rule keeps that second transaction from waiting on the first: *before the
+early write starts, the unit's session is ended* -- committed when the unit
+declared lasting writes (which are all it can have written by then: see
+below), rolled back otherwise.  A lasting write is a
+verifier's side effect of a credential it accepted, made in the session with
+:meth:`UnitOfWork.lasting`: a throttle counter cleared by a correct password, a
+hash re-made at a new cost, a last-use stamp, a directory account's row.  They
+must survive a refusal that comes later in the same request (a wrong
+``old_password`` after a correct Basic login, a console sign-in refused for a
+personal token) just as the refusal's own record must.  Anything else in the
+session -- a service's change, or anything not declared -- is rolled back, as
+the refusal would roll it back anyway.  Without the rule, SQLite's early-write
+connection waits for the write lock its own session holds (and every other
+writer of the service waits behind it) until the request deadline; on
+PostgreSQL it waits on the row lock of the throttle counter the session cleared.
+
+Losing a lasting write is always safe (the throttle clears at the next
+success, the re-hash and the stamp happen again), committing a service's
+half-done change is not: so the session is committed only when the unit
+declared lasting writes and holds no pending ORM change, and authentication
+(with the old-password check of a password change) comes before anything a
+service writes -- the verifiers' writes are the first a unit makes.
+
 :class:`ReadOnlyUnit` is the fast token path's unit (web/fast_token.py): it
 can only read, and anything more -- a write, the session, slow work such as
 bcrypt -- raises :class:`FullPathNeeded`, so that the request goes to the full
@@ -51,6 +74,9 @@ class UnitOfWork:
         self.reads = reads if reads is not None else SessionReads(session)
         self.source = source[:64]
         self.request_id = request_id
+        #: Whether the session holds lasting writes (:meth:`lasting`), to be committed before an
+        #: early write rather than rolled back.
+        self._lasting = False
 
     @property
     def settings(self) -> Settings:
@@ -71,11 +97,13 @@ class UnitOfWork:
     def commit(self) -> None:
         """Commit what the unit did; a unit that never touched the session (a token request whose
         reads went elsewhere, a refused request) costs nothing."""
+        self._lasting = False
         session = self._used_session()
         if session is not None and (session.in_transaction() or session.new or session.dirty or session.deleted):
             session.commit()
 
     def rollback(self) -> None:
+        self._lasting = False
         session = self._used_session()
         if session is not None:
             session.rollback()
@@ -98,17 +126,39 @@ class UnitOfWork:
         self.commit()
 
     @contextlib.contextmanager
+    def lasting(self) -> Iterator[Connection]:
+        """The session's connection, for a verifier's write that must survive a refusal later in
+        this request (see the module's docstring): committed with the unit as any write, and
+        committed *first* if the unit then writes early.  Only for side effects of a credential
+        that was accepted; a block that raises declares nothing."""
+        connection = self.session.connection()
+        yield connection
+        self._lasting = True
+
+    @contextlib.contextmanager
     def write_now(self) -> Iterator[Connection]:
         """A connection in a transaction of its own, committed when the block ends.
 
         For records that must outlive this unit even when it is refused: the failed login the
         audit log must show, the throttle counter that must count it.  Nothing else belongs here.
-        Authentication comes first in every request, so the unit has written nothing yet when
-        it is called -- which matters on SQLite, whose single writer lock the unit would
-        otherwise already hold.
+        The unit's session is ended first (:meth:`_end_session_for_early_write`), so this
+        connection never waits for a lock the request itself holds.
         """
+        self._end_session_for_early_write()
         with self.session.get_bind().begin() as connection:
             yield connection
+
+    def _end_session_for_early_write(self) -> None:
+        """Commit the session if it holds only lasting writes, else roll it back: either way its
+        transaction, and any lock it took, is over before the early write begins."""
+        session = self._used_session()
+        lasting, self._lasting = self._lasting, False
+        if session is None:
+            return
+        if lasting and not (session.new or session.dirty or session.deleted):
+            session.commit()
+        else:
+            session.rollback()
 
 
 class FullPathNeeded(Exception):
@@ -125,10 +175,11 @@ class _NoSession:
 class ReadOnlyUnit(UnitOfWork):
     """A unit for the fast token path: reads only, and no side effect until :meth:`finish`.
 
-    Reads go to ``reads`` (the worker's kept connection).  The session, an early write and
-    slow work raise :class:`FullPathNeeded` -- a refused login (its audit event and throttle
-    count), a throttle counter to clear, a re-hash, a refresh token to store, a bcrypt run on a
-    cache miss -- and so does anything else the services may later need from a session.
+    Reads go to ``reads`` (the worker's kept connection).  The session, a lasting write, an
+    early write and slow work raise :class:`FullPathNeeded` -- a refused login (its audit event
+    and throttle count), a throttle counter to clear, a re-hash, a last-use stamp, a refresh
+    token to store, a bcrypt run on a cache miss -- and so does anything else the services may
+    later need from a session.
     Grants the services queue are held until :meth:`finish`, so a request handed over half-way
     leaves no audit row behind for the full path to write again.
     """
@@ -143,6 +194,9 @@ class ReadOnlyUnit(UnitOfWork):
 
     def queue_grant(self, row: dict) -> None:
         self._grants.append(row)
+
+    def lasting(self):
+        raise FullPathNeeded("a lasting write")
 
     def write_now(self):
         raise FullPathNeeded("an early write")

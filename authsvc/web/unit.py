@@ -5,7 +5,8 @@ services never commit.  After the view, a successful answer (below 400)
 commits the unit -- a commit that fails is answered like the same failure in
 a service (409 for a lost race, 503 for an unavailable database) -- and any
 other answer rolls it back, so a refused request leaves nothing behind but
-what a verifier wrote on purpose (:meth:`UnitOfWork.write_now`).
+what a verifier wrote on purpose: its early write (:meth:`UnitOfWork.write_now`)
+and the lasting writes that early write committed first (:meth:`UnitOfWork.lasting`).
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@ it (a group membership, an outage) puts it back in ``finally``.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from authsvc.core.policy import OPERATOR
 from authsvc.services import grants
@@ -18,7 +19,7 @@ from authsvc.services.access import accounts, project_groups, projects
 from authsvc.services.authn import Throttled
 from authsvc.services.authn.directory_client import DirectoryUnavailable
 from authsvc.services.errors import Conflict, Unauthorized
-from authsvc.store.models import LoginFailure, User
+from authsvc.store.models import AuditEvent, LoginFailure, RefreshToken, User, utcnow
 from tests.conftest import PASSWORDS as LOCAL_PASSWORDS
 from tests.services.conftest import Units
 from tests.support.slapd import PASSWORDS, PEOPLE
@@ -271,5 +272,29 @@ def test_a_person_the_user_filter_no_longer_finds_loses_stand_in_credentials_wit
                 token(units, "grace", PASSWORDS["grace"])
         finally:
             slapd.modify(f"dn: {user_dn('grace')}\nchangetype: modify\ndelete: description\n")
+    finally:
+        units.close()
+
+
+def test_a_refused_refresh_token_leaves_no_stamp_and_waits_on_nothing(tmp_path, slapd):
+    """Issue 20: the refresh-token verifier stamped the token's last use in the unit and then refused
+    it (groups aged out, no service account to re-read them); the refusal's early write then waited
+    for the unit's own write lock on SQLite.  A token is now stamped only once it is accepted."""
+    settings = slapd.settings(ldap_bind_dn="", ldap_bind_password="", ldap_user_dn_template=f"uid={{name}},{PEOPLE}")
+    units = Units(tmp_path, **settings)
+    try:
+        grant = token(units, "dana", PASSWORDS["dana"], offline=True)
+        request = grants.TokenRequest(service="registry", refresh_token=grant.body["refresh_token"])
+        with units.engine.begin() as connection:  # her groups aged out, and the token's stamp is due
+            connection.execute(update(User).where(User.name == "dana").values(
+                groups_read_at=utcnow() - dt.timedelta(days=1)))
+        started = time.monotonic()
+        assert _refused(units, request)
+        assert time.monotonic() - started < 1
+        with units.engine.connect() as connection:
+            assert connection.execute(select(RefreshToken.last_used_at)).scalar_one() is None
+            refusals = connection.execute(select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.action == "login.failure", AuditEvent.actor == "dana")).scalar()
+        assert refusals == 1
     finally:
         units.close()

@@ -59,9 +59,8 @@ class Authenticator:
         """Refuse a credential the chain accepted but the caller's purpose does not (a console
         sign-in with a personal token): audited like any failed login, with the same answer.
 
-        What the verifier wrote first (a personal token's last use) is undone before the early
-        write, which on SQLite could not start while the unit held the write lock."""
-        uow.rollback()
+        What the verifier wrote first (a personal token's last use) is a lasting write: the early
+        write commits it first (``UnitOfWork.write_now``), as the token was genuinely used."""
         _record_failure(uow, claimed, counted=False, **details)
         raise Unauthorized()
 
@@ -76,7 +75,11 @@ class Authenticator:
 
 
 def _record_failure(uow: UnitOfWork, claimed: str, *, counted: bool, **details) -> None:
-    """The early write of a refusal: its audit event and, for guessable secrets, its throttle count."""
+    """The early write of a refusal: its audit event and, for guessable secrets, its throttle count.
+
+    ``write_now`` first ends the unit's session (committing what the verifiers wrote that must
+    last, such as the throttle clear of a correct Basic login before a wrong ``old_password``), so
+    the count never waits on a lock of this very request."""
     with uow.write_now() as connection:
         if counted:
             throttle.count_failure(connection, uow.settings, claimed, uow.source)

@@ -17,6 +17,10 @@ the row's groups are older than the bound they are re-read with the service acco
 no service account, the stand-in is refused until the person signs in with their password).
 So removing someone from a group in the directory takes their access away within that bound,
 whatever credential they use.
+
+What this module writes in the unit -- a provisioned or refreshed account row, groups read again --
+is a lasting write (``UnitOfWork.lasting``): it stands for a credential the directory accepted,
+and survives a refusal later in the same request.
 """
 
 from __future__ import annotations
@@ -119,8 +123,9 @@ class DirectoryAccounts:
             groups = self.client.groups_of(user.name)
             if groups is None:
                 return None
-            uow.session.connection().execute(update(_users).where(_users.c.id == user.id).values(
-                directory_groups=_stored_groups(groups), groups_read_at=utcnow()))
+            with uow.lasting() as connection:
+                connection.execute(update(_users).where(_users.c.id == user.id).values(
+                    directory_groups=_stored_groups(groups), groups_read_at=utcnow()))
         return self.is_admin(user, groups), groups
 
     def _provision(self, uow: UnitOfWork, user, entry: DirectoryEntry, groups: frozenset[str]):
@@ -129,20 +134,20 @@ class DirectoryAccounts:
         values = dict(email=storable_copy(entry.email or "", _EMAIL_MAX) or None,
                       display_name=storable_copy(entry.display_name or "", _DISPLAY_MAX) or None,
                       directory_groups=_stored_groups(groups), groups_read_at=utcnow())
-        connection = uow.session.connection()
-        if user is not None:
-            connection.execute(update(_users).where(_users.c.id == user.id).values(**values))
-            return user
-        try:
-            with connection.begin_nested():
-                connection.execute(insert(_users).values(
-                    name=entry.name.lower(), password_hash=NO_LOCAL_PASSWORD, is_admin=False, is_active=True,
-                    credential_version=1, source=DIRECTORY_SOURCE, **values))
-        except IntegrityError:
-            pass  # another request provisioned them first: use that row
-        row = connection.execute(select(_users.c.id, _users.c.name, _users.c.is_admin, _users.c.is_active,
-                                        _users.c.credential_version, _users.c.source)
-                                 .where(_users.c.name == entry.name.lower())).first()
+        with uow.lasting() as connection:
+            if user is not None:
+                connection.execute(update(_users).where(_users.c.id == user.id).values(**values))
+                return user
+            try:
+                with connection.begin_nested():
+                    connection.execute(insert(_users).values(
+                        name=entry.name.lower(), password_hash=NO_LOCAL_PASSWORD, is_admin=False, is_active=True,
+                        credential_version=1, source=DIRECTORY_SOURCE, **values))
+            except IntegrityError:
+                pass  # another request provisioned them first: use that row
+            row = connection.execute(select(_users.c.id, _users.c.name, _users.c.is_admin, _users.c.is_active,
+                                            _users.c.credential_version, _users.c.source)
+                                     .where(_users.c.name == entry.name.lower())).first()
         return row if row is not None and row.source == DIRECTORY_SOURCE and row.is_active else None
 
 

@@ -83,7 +83,7 @@ class PasswordVerifier:
                 uow.before_slow_work()
                 self._dummy(uow).burn(password)  # a refusal costs what a local one costs
             if identity is not None and counter is not None:
-                throttle.clear(uow.session, name, uow.source)
+                throttle.clear(uow, name)
             return identity
         key = self.cache.key(name, password)
         if user is None or user.source == DIRECTORY_SOURCE:  # no directory configured: no password works
@@ -104,7 +104,7 @@ class PasswordVerifier:
             self._upgrade_hash(uow, user, password)
             self.cache.remember(key, user.id, user.credential_version)
         if counter is not None:
-            throttle.clear(uow.session, name, uow.source)
+            throttle.clear(uow, name)
         principal = Principal(user.name, bool(user.is_admin), credential=CredentialKind.PASSWORD)
         return Identity(principal, self.kind, user.id, user.credential_version)
 
@@ -121,17 +121,20 @@ class PasswordVerifier:
         valid = user is not None and verify_password(password, user.password_hash)
         metrics.password_checked(valid)
         if valid and counter is not None:
-            throttle.clear(uow.session, user_name, uow.source)
+            throttle.clear(uow, user_name)
         return valid
 
     def _upgrade_hash(self, uow: UnitOfWork, user, password: str) -> None:
         """Re-hash at the configured cost after a login, so that a raised ``bcrypt_rounds``
-        reaches every account that is in use (the credential version stays: same password)."""
+        reaches every account that is in use (the credential version stays: same password).  A
+        lasting write: it survives a refusal later in the same request."""
         rounds = uow.settings.bcrypt_rounds
         if needs_rehash(user.password_hash, rounds):
-            uow.session.connection().execute(
-                update(_users).where(_users.c.id == user.id, _users.c.password_hash == user.password_hash)
-                .values(password_hash=hash_password(password, rounds)))
+            new_hash = hash_password(password, rounds)
+            with uow.lasting() as connection:
+                connection.execute(
+                    update(_users).where(_users.c.id == user.id, _users.c.password_hash == user.password_hash)
+                    .values(password_hash=new_hash))
 
     def _dummy(self, uow: UnitOfWork) -> DummyHash:
         """A dummy hash at the cost most stored hashes have (looked up once an hour per worker):

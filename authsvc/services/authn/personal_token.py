@@ -52,7 +52,7 @@ class PersonalTokenVerifier:
         if standing is None:  # a directory user whose groups aged out and cannot be re-read
             return None
         if row.last_used_at is None or now - row.last_used_at >= LAST_USE_RESOLUTION:
-            uow.session.connection().execute(update(_tokens).where(_tokens.c.id == row.token_id)
-                                             .values(last_used_at=now))
+            with uow.lasting() as connection:  # a console sign-in refusing the token keeps the stamp
+                connection.execute(update(_tokens).where(_tokens.c.id == row.token_id).values(last_used_at=now))
         principal = Principal(row.name, standing[0], credential=CredentialKind.PERSONAL_TOKEN, groups=standing[1])
         return Identity(principal, self.kind, row.id, row.credential_version)

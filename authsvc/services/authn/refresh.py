@@ -6,7 +6,8 @@ lives on a developer's disk: the principal it yields carries
 credentials.  It dies with its user, with a password change or deactivation
 (``credential_version``), after ``refresh_token_days``, or when revoked.
 Its last use is written at most once a minute (``LAST_USE_RESOLUTION``), for the console's list
-of docker logins; on the fast token path that write hands the request to the Flask path.
+of docker logins, as a lasting write of the unit (``UnitOfWork.lasting``); on the fast token path
+that write hands the request to the Flask path.
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ class RefreshTokenVerifier:
         if (user is None or not user.is_active or user.token_version != user.credential_version
                 or (lifetime and user.token_created_at + lifetime < now)):
             return None
-        if user.last_used_at is None or now - user.last_used_at >= LAST_USE_RESOLUTION:
-            uow.session.connection().execute(update(_tokens).where(_tokens.c.id == user.token_id)
-                                             .values(last_used_at=now))
         standing = self.directory.standing(uow, user)
         if standing is None:  # a directory user whose groups aged out and cannot be re-read
             return None
+        # Stamped only once the token is accepted: a refused one leaves no trace but the refusal's.
+        if user.last_used_at is None or now - user.last_used_at >= LAST_USE_RESOLUTION:
+            with uow.lasting() as connection:
+                connection.execute(update(_tokens).where(_tokens.c.id == user.token_id).values(last_used_at=now))
         principal = Principal(user.name, standing[0], credential=CredentialKind.REFRESH_TOKEN, groups=standing[1])
         return Identity(principal, self.kind, user.id, user.credential_version)

@@ -14,7 +14,10 @@ password an attacker guesses while blocked is refused even when its owner
 logged in a minute ago.  A success clears the pair.
 
 A failure is counted on the unit of work's early-write connection
-(:meth:`UnitOfWork.write_now`): the refusal that follows must not undo it.
+(:meth:`UnitOfWork.write_now`): the refusal that follows must not undo it.  A
+clear is a lasting write of the unit (:meth:`UnitOfWork.lasting`): the correct
+password happened even if the same request is refused later, and the unit
+commits it before such a refusal counts its failure on the same row.
 """
 
 from __future__ import annotations
@@ -25,12 +28,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from ... import metrics
 from ...store.models import LoginFailure, utcnow
 from ...store.reads import Reads
 from ..errors import ServiceError
+from ..unit_of_work import UnitOfWork
 
 _failures = LoginFailure.__table__
 ACCOUNT_MAX = 80
@@ -112,8 +115,10 @@ def count_failure(connection: Connection, settings, account: str, source: str) -
         connection.execute(update(_failures).where(_failures.c.id == row.id).values(blocked_until=blocked))
 
 
-def clear(session: Session, account: str, source: str) -> None:
-    """Forget the pair's failures after a correct password (in the unit of work)."""
-    pair = key(account, source)
-    session.connection().execute(delete(_failures).where(
-        _failures.c.account == pair["account"], _failures.c.source == pair["source"]))
+def clear(uow: UnitOfWork, account: str) -> None:
+    """Forget the failures of (``account``, the unit's source) after a correct password: a lasting
+    write of the unit, which survives a refusal later in the same request."""
+    pair = key(account, uow.source)
+    with uow.lasting() as connection:
+        connection.execute(delete(_failures).where(
+            _failures.c.account == pair["account"], _failures.c.source == pair["source"]))
