@@ -40,13 +40,24 @@ def sign_in(uow: UnitOfWork, name: str, password: str) -> Identity:
     return identity
 
 
+#: What :func:`identity_of` needs from the account row (the console's session read joins them).
+USER_COLUMNS = (User.id, User.name, User.is_admin, User.is_active, User.credential_version, User.source,
+                User.directory_groups, User.groups_read_at)
+
+
 def resume(uow: UnitOfWork, user_id: int, credential_version: int) -> Identity | None:
     """The identity behind a session cookie, or None when the account is gone, inactive, or its
     credentials changed since the session was opened."""
-    row = uow.session.execute(select(User.id, User.name, User.is_admin, User.is_active, User.credential_version,
-                                     User.source, User.directory_groups, User.groups_read_at)
-                              .where(User.id == user_id)).first()
-    if row is None or not row.is_active or row.credential_version != credential_version:
+    row = uow.session.execute(select(*USER_COLUMNS).where(User.id == user_id)).first()
+    if row is None or row.credential_version != credential_version:
+        return None
+    return identity_of(uow, row)
+
+
+def identity_of(uow: UnitOfWork, row) -> Identity | None:
+    """The identity of an account row read with :data:`USER_COLUMNS`, or None when it is inactive
+    or (a directory user) its groups aged out and cannot be read again."""
+    if not row.is_active:
         return None
     # A directory user's groups (and the admin group) as for any stand-in credential: never older
     # than credential_cache_ttl, re-read when older, and the session ends if they cannot be.
@@ -57,4 +68,4 @@ def resume(uow: UnitOfWork, user_id: int, credential_version: int) -> Identity |
     return Identity(principal, KIND, row.id, row.credential_version)
 
 
-__all__ = ["KIND", "resume", "sign_in", "Unauthorized"]
+__all__ = ["KIND", "USER_COLUMNS", "identity_of", "resume", "sign_in", "Unauthorized"]
