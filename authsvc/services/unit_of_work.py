@@ -102,7 +102,9 @@ class UnitOfWork:
         """A connection in a transaction of its own, committed when the block ends.
 
         For records that must outlive this unit even when it is refused: the failed login the
-        audit log must show, the throttle counter that must count it.  Nothing else belongs here.
+        audit log must show, the throttle counter that must count it -- and a console session's
+        last-use stamp (services/credentials/console_sessions.py), written as the request starts
+        so that it holds no lock for the rest of the request.  Nothing else belongs here.
         Authentication comes first in every request, so the unit has written nothing yet when
         it is called -- which matters on SQLite, whose single writer lock the unit would
         otherwise already hold.

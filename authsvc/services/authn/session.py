@@ -6,8 +6,12 @@ every future password verifier apply) and remembers the user's id and ``credenti
 :func:`resume` reads the row again for each request, so a password change, deactivation or
 deletion -- made by any worker or instance -- ends every session at once, as it ends refresh
 tokens and cached passwords.  The principal carries ``CredentialKind.PASSWORD``: the session is
-the password login itself, short-lived (idle and absolute limits, kept by the web adapter) and
+the password login itself, short-lived (idle and absolute limits, kept by console_sessions.py) and
 bound to the password's version, so it may do what a password login may.
+
+The session itself -- its row, its secret, its limits, signing out -- is
+``services/credentials/console_sessions.py``'s, which reads the account with the session row
+(:data:`USER_COLUMNS`) and judges it with :func:`identity_of`.
 """
 
 from __future__ import annotations
