@@ -233,3 +233,11 @@ def test_ending_a_browser_needs_the_csrf_token(console):
     (row,) = _rows(console)
     assert browser.post(f"/account/browsers/{row.id}/end", with_token=False).status_code == 400
     assert browser.get("/projects").status_code == 200
+
+
+def test_a_hostile_user_agent_is_cut_and_shown_as_text(console):
+    browser = _browser(console, "bob", "<script>alert(1)</script>" + "A" * 500)
+    (row,) = _rows(console)
+    assert len(row.client) == 200 and row.client.startswith("<script>")
+    page = browser.text("/account/browsers")
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
