@@ -140,7 +140,9 @@ class UnitOfWork:
         """A connection in a transaction of its own, committed when the block ends.
 
         For records that must outlive this unit even when it is refused: the failed login the
-        audit log must show, the throttle counter that must count it.  Nothing else belongs here.
+        audit log must show, the throttle counter that must count it -- and a console session's
+        last-use stamp (services/credentials/console_sessions.py), written as the request starts
+        so that it holds no lock for the rest of the request.  Nothing else belongs here.
         The unit's session is ended first (:meth:`_end_session_for_early_write`), so this
         connection never waits for a lock the request itself holds.
         """

@@ -41,6 +41,8 @@ GROUP_NAME_MAX = 200
 
 #: Longest principal name stored (actors, creators, pushers): robot logins reach 111 characters.
 PRINCIPAL_NAME_MAX = 120
+#: Longest browser description kept for a console session (its User-Agent, cut).
+CONSOLE_CLIENT_MAX = 200
 
 
 def utcnow() -> dt.datetime:
@@ -149,6 +151,31 @@ class RefreshToken(db.Model):
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
     user: Mapped[User] = relationship()
+
+
+class ConsoleSession(db.Model):
+    """A signed-in browser of the web console (migration 0010).
+
+    The cookie carries a random session secret; only its SHA-256 is stored, as for refresh
+    tokens, so a copy of this table opens no session.  Signing out deletes the row, and every
+    console request reads it (joined to its user, one indexed lookup), so a session ends for
+    every worker and instance at once.  ``credential_version`` ties it to the password it was
+    opened with; ``last_used_at`` is written at most every few minutes
+    (services/credentials/console_sessions.py), never on every page view.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+                                         index=True)
+    credential_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: The browser's User-Agent as it signed in, cut and made storable: for the person's own list.
+    client: Mapped[str] = mapped_column(String(CONSOLE_CLIENT_MAX), nullable=False, default="")
+    # Both indexed: expired sessions are deleted by either limit (absolute, idle).
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True)
+    last_used_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True)
 
 
 class AuditEvent(db.Model):

@@ -226,14 +226,14 @@ def test_a_deactivated_account_cannot_use_a_form_it_loaded_before(console):
 def test_a_database_outage_is_a_503_page(console, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from authsvc.services.authn import session as sessions
+    from authsvc.services.credentials import console_sessions
 
     bob = Browser(console, "bob")
 
     def broken(*_args, **_kwargs):
         raise OperationalError("SELECT", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(sessions, "resume", broken)
+    monkeypatch.setattr(console_sessions, "resume", broken)  # the read of every console request
     response = bob.get("/projects")
     assert response.status_code == 503 and response.mimetype == "text/html"
     assert response.headers["Retry-After"] and "database is unavailable" in response.get_data(as_text=True)

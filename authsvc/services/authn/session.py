@@ -6,8 +6,12 @@ every future password verifier apply) and remembers the user's id and ``credenti
 :func:`resume` reads the row again for each request, so a password change, deactivation or
 deletion -- made by any worker or instance -- ends every session at once, as it ends refresh
 tokens and cached passwords.  The principal carries ``CredentialKind.PASSWORD``: the session is
-the password login itself, short-lived (idle and absolute limits, kept by the web adapter) and
+the password login itself, short-lived (idle and absolute limits, kept by console_sessions.py) and
 bound to the password's version, so it may do what a password login may.
+
+The session itself -- its row, its secret, its limits, signing out -- is
+``services/credentials/console_sessions.py``'s, which reads the account with the session row
+(:data:`USER_COLUMNS`) and judges it with :func:`identity_of`.
 """
 
 from __future__ import annotations
@@ -40,13 +44,24 @@ def sign_in(uow: UnitOfWork, name: str, password: str) -> Identity:
     return identity
 
 
+#: What :func:`identity_of` needs from the account row (the console's session read joins them).
+USER_COLUMNS = (User.id, User.name, User.is_admin, User.is_active, User.credential_version, User.source,
+                User.directory_groups, User.groups_read_at)
+
+
 def resume(uow: UnitOfWork, user_id: int, credential_version: int) -> Identity | None:
     """The identity behind a session cookie, or None when the account is gone, inactive, or its
     credentials changed since the session was opened."""
-    row = uow.session.execute(select(User.id, User.name, User.is_admin, User.is_active, User.credential_version,
-                                     User.source, User.directory_groups, User.groups_read_at)
-                              .where(User.id == user_id)).first()
-    if row is None or not row.is_active or row.credential_version != credential_version:
+    row = uow.session.execute(select(*USER_COLUMNS).where(User.id == user_id)).first()
+    if row is None or row.credential_version != credential_version:
+        return None
+    return identity_of(uow, row)
+
+
+def identity_of(uow: UnitOfWork, row) -> Identity | None:
+    """The identity of an account row read with :data:`USER_COLUMNS`, or None when it is inactive
+    or (a directory user) its groups aged out and cannot be read again."""
+    if not row.is_active:
         return None
     # A directory user's groups (and the admin group) as for any stand-in credential: never older
     # than credential_cache_ttl, re-read when older, and the session ends if they cannot be.
@@ -57,4 +72,4 @@ def resume(uow: UnitOfWork, user_id: int, credential_version: int) -> Identity |
     return Identity(principal, KIND, row.id, row.credential_version)
 
 
-__all__ = ["KIND", "resume", "sign_in", "Unauthorized"]
+__all__ = ["KIND", "USER_COLUMNS", "identity_of", "resume", "sign_in", "Unauthorized"]

@@ -1,4 +1,5 @@
-"""My account: the person's own password, personal access tokens and ``docker login`` sessions.
+"""My account: the person's own password, personal access tokens, ``docker login`` sessions and
+signed-in browsers.
 
 Changing one's password ends every other session and credential (the service bumps the
 credential version and drops the refresh tokens); this browser is given a session under the new
@@ -7,6 +8,9 @@ version, since the person has just proved the password.
 "docker logins" are the refresh tokens docker received, with the client it named, when, and when
 each was last used (to the minute: the refresh-token verifier writes it at most once a minute,
 so the token endpoint gains no write per request).
+
+"Signed-in browsers" are the console sessions (services/credentials/console_sessions.py): each
+can be ended from here, which works at once on every worker; ending this browser signs it out.
 """
 
 from __future__ import annotations
@@ -14,12 +18,12 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, url_for
 
 from ...services.access import accounts
-from ...services.credentials import personal_tokens, refresh_tokens
+from ...services.credentials import console_sessions, personal_tokens, refresh_tokens
 from ...services.errors import Invalid, ServiceError
 from ..unit import unit
 from .pages import form_text, page, refused
 from .projects import principal
-from .session import current, renew
+from .session import clock, current, current_session_id, limits, renew, sign_out, utc_now
 
 
 def register(bp: Blueprint) -> None:
@@ -91,3 +95,26 @@ def register(bp: Blueprint) -> None:
             return refused(exc, lambda error: logins_page(error))
         flash("That docker login has ended; docker on that machine must log in again.", "success")
         return redirect(url_for("console.logins"), 303)
+
+    def browsers_page(error=None):
+        rows = console_sessions.list_sessions(unit(), current(), utc_now(), limits())
+        return page("browsers.html", section="browsers", browsers=rows, this_browser=current_session_id(),
+                    error=error, stamp_minutes=max(1, int(console_sessions.stamp_interval(limits()).seconds // 60)),
+                    idle_minutes=clock().idle_seconds // 60)
+
+    @bp.get("/account/browsers")
+    def browsers():
+        return browsers_page()
+
+    @bp.post("/account/browsers/<int:session_id>/end")
+    def end_browser(session_id: int):
+        this_browser = session_id == current_session_id()
+        try:
+            console_sessions.revoke(unit(), current(), session_id)
+        except ServiceError as exc:
+            return refused(exc, lambda error: browsers_page(error))
+        if this_browser:
+            sign_out()
+            return redirect(url_for("console.login"), 303)
+        flash("That browser is signed out; its copy of the session no longer opens any page.", "success")
+        return redirect(url_for("console.browsers"), 303)

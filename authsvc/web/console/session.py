@@ -1,15 +1,18 @@
 """Signing in and out, and who the browser is on every later request.
 
-The session lives in Flask's signed cookie (``authsvc_session``: HttpOnly, SameSite=Lax, Secure
-when the request came over HTTPS) and holds the user's id, the credential version the password
-had, when the person signed in and when they were last seen -- never a secret.  Every request
-re-reads the account through ``services/authn/session.resume``, so a password change,
-deactivation or deletion ends every session at once; the idle and absolute limits
-(``console_idle_minutes``, ``console_max_hours``) are judged by :class:`Clock`, which tests replace.
+A session is a row on the server (services/credentials/console_sessions.py) and a signed
+cookie in the browser (``authsvc_session``: HttpOnly, SameSite=Lax, Secure when the request came
+over HTTPS) holding the row's random secret and when this browser was last seen.  Every request
+reads the row with its account, so signing out, ending the browser from My account, a password
+change, deactivation or deletion end the session on every worker and instance at once, whatever
+copies of the cookie exist.  The idle limit is judged by the cookie's last-seen time (to the
+second) and by the row (to a few minutes), the absolute limit by the row's sign-in time
+(``console_idle_minutes``, ``console_max_hours``); time is :class:`Clock`'s, which tests replace.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass
 
@@ -18,6 +21,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from ...services.authn import Identity, Throttled
 from ...services.authn import session as sessions
+from ...services.credentials import console_sessions
 from ...services.errors import Unauthorized
 from ..unit import unit
 from .pages import form_text, local_path, page
@@ -25,6 +29,7 @@ from .pages import form_text, local_path, page
 COOKIE_NAME = "authsvc_session"
 _USER = "user"
 _IDENTITY_KEY = "authsvc.console.identity"
+_SESSION_KEY = "authsvc.console.session"
 #: Seconds the clocks of two workers or instances may disagree.
 CLOCK_SKEW = 300
 #: The one answer to every failed sign-in, whatever its cause.
@@ -74,6 +79,21 @@ def clock() -> Clock:
     return current_app.extensions["authsvc.console"]
 
 
+def limits() -> console_sessions.Limits:
+    return console_sessions.Limits(idle=dt.timedelta(seconds=clock().idle_seconds),
+                                   absolute=dt.timedelta(seconds=clock().max_seconds))
+
+
+def _as_datetime(seconds: float) -> dt.datetime:
+    """The clock's time as the database keeps times (naive UTC)."""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(tzinfo=None)
+
+
+def utc_now() -> dt.datetime:
+    """Now by the session clock, as the database keeps times."""
+    return _as_datetime(clock().now())
+
+
 def current() -> Identity | None:
     """The signed-in person of this request, checked once per request, or None."""
     environ = request.environ
@@ -81,47 +101,64 @@ def current() -> Identity | None:
         # None first: if reading the account fails (the database is down), the error page that
         # follows renders as for nobody instead of failing the same way again.
         environ[_IDENTITY_KEY] = None
-        environ[_IDENTITY_KEY] = _resume()
+        resumed = _resume()
+        if resumed is not None:
+            environ[_IDENTITY_KEY], environ[_SESSION_KEY] = resumed.identity, resumed.session_id
     return environ[_IDENTITY_KEY]
 
 
-def _resume() -> Identity | None:
+def current_session_id() -> int | None:
+    """The server-side row of this browser's session (My account marks it "this browser")."""
+    return request.environ.get(_SESSION_KEY) if current() is not None else None
+
+
+def _resume() -> console_sessions.Resumed | None:
     data = session.get(_USER)
     if not isinstance(data, dict):
         return None
-    limits, now = clock(), clock().now()
-    try:
-        user_id, version, issued, seen = int(data["id"]), int(data["cv"]), float(data["iat"]), float(data["seen"])
-    except (KeyError, TypeError, ValueError):
+    now = clock().now()
+    secret, seen = data.get("sid"), data.get("seen")
+    if not isinstance(secret, str) or not isinstance(seen, int | float):
+        session.clear()  # not a cookie this release made (or one from before migration 0010)
+        return None
+    # The idle limit to the second, by this browser's own last request (the row keeps it only to
+    # a few minutes); a cookie claiming to come from the future is refused.
+    if now - seen >= clock().idle_seconds or seen > now + CLOCK_SKEW:
         session.clear()
         return None
-    # A cookie claiming to come from the future (beyond a clock step between workers) is refused.
-    if now - issued >= limits.max_seconds or now - seen >= limits.idle_seconds or issued > now + CLOCK_SKEW:
-        session.clear()
-        return None
-    identity = sessions.resume(unit(), user_id, version)
-    if identity is None:
+    resumed = console_sessions.resume(unit(), secret, _as_datetime(now), limits())
+    if resumed is None:
         session.clear()
         return None
     session[_USER] = {**data, "seen": now}
-    return identity
+    return resumed
 
 
 def open_for(identity: Identity) -> None:
     """A fresh session for ``identity`` (a new cookie and a new CSRF token: nothing from before
-    the sign-in carries over, so a planted session cannot be taken over)."""
+    the sign-in carries over, so a planted session cannot be taken over), kept on the server."""
     now = clock().now()
+    client = request.headers.get("User-Agent", "")
+    secret = console_sessions.open_session(unit(), identity, client, _as_datetime(now), limits())
     session.clear()
-    session[_USER] = {"id": identity.user_id, "cv": identity.credential_version, "iat": now, "seen": now}
+    session[_USER] = {"sid": secret, "seen": now}
     request.environ[_IDENTITY_KEY] = identity
 
 
 def renew(user_id: int, credential_version: int) -> None:
-    """After the person changed their own password: this browser keeps a session under the new
+    """After the person changed their own password: this browser keeps its session under the new
     credential version (keeping its sign-in time), while every other session has ended."""
+    identity, session_id = current(), current_session_id()
+    if identity is not None and identity.user_id == user_id and session_id is not None:
+        console_sessions.renew(unit(), session_id, credential_version)
+
+
+def sign_out() -> None:
+    """End this browser's session on the server (every copy of its cookie), then in the browser."""
     data = session.get(_USER)
-    if isinstance(data, dict) and data.get("id") == user_id:
-        session[_USER] = {**data, "cv": credential_version}
+    if isinstance(data, dict) and isinstance(data.get("sid"), str):
+        console_sessions.end(unit(), data["sid"])
+    session.clear()
 
 
 def require_sign_in():
@@ -156,5 +193,5 @@ def register(bp: Blueprint) -> None:
 
     @bp.post("/logout")
     def logout():
-        session.clear()
+        sign_out()
         return redirect(url_for("console.login"), 303)
