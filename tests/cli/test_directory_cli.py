@@ -107,3 +107,19 @@ def test_a_bind_password_file_others_can_read_stops_every_command_with_one_line(
     monkeypatch.setenv("AUTHSVC_LDAP_URL", "ldap://127.0.0.1:1")
     monkeypatch.setenv("AUTHSVC_LDAP_ALLOW_PLAIN", "false")
     one_line_error(directory_cli("user", "list", ok=False), "ldap_url")  # clear text refused at start
+
+
+@pytest.mark.parametrize("service_account", [True, False])
+def test_doctor_names_a_certificate_that_does_not_verify(directory_cli, slapd, monkeypatch, service_account):
+    """Issue 20: not "the directory is unavailable", as for one that is down (the TLS handshake is
+    real: slapd's certificate is from the test run's CA, which is not configured here)."""
+    settings = slapd.settings(ldap_url=slapd.ldaps_url, ldap_allow_plain=False)
+    if not service_account:
+        settings.update(ldap_bind_dn="", ldap_bind_password="",
+                        ldap_user_dn_template="uid={name},ou=people,dc=example,dc=org")
+    for key, value in settings.items():
+        monkeypatch.setenv(f"AUTHSVC_{key.upper()}", str(value))
+    code, checks = doctor_checks()
+    assert code == 1 and checks["directory"]["status"] == "fail"
+    assert "certificate verify failed" in checks["directory"]["detail"], checks["directory"]
+    assert "directory is unavailable" not in checks["directory"]["detail"]
