@@ -280,6 +280,14 @@ class DirectoryClient:
         finally:
             _close(connection)
 
+    def group_exists(self, group: str) -> bool:
+        """Whether a group of that name (``ldap_group_name_attribute``, compared as the directory
+        compares it) is under ``ldap_group_base_dn`` (service account).  For ``member add-group``."""
+        s = self.settings
+        ldap_filter = f"({s.ldap_group_name_attribute}={escape_filter_chars(group)})"
+        return bool(self._with_service(lambda connection: self._search(
+            connection, s.ldap_group_base_dn, ldap_filter, [s.ldap_group_name_attribute], limit=1)))
+
     def groups_of(self, name: str) -> frozenset[str] | None:
         """``name``'s groups, read with the service account; None when the directory no longer has
         them.  For stand-in credentials (refresh and API tokens) whose groups have aged out."""
