@@ -41,6 +41,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, environ: Mapping[s
     settings = load(environ, overrides)
     if serving:
         logs.configure(settings.log_format)  # before anything at start-up may warn
+    _require_database_driver(settings, serving)
     Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
     if not settings.database_url:
         _prepare_sqlite_file(Path(settings.data_dir, "authsvc.db"))
@@ -89,6 +90,25 @@ def _prepare_sqlite_file(path: Path) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+#: gunicorn's exit status for "the application cannot be loaded": its master stops at once
+#: ("App failed to load") instead of logging a traceback for every worker it tries to boot.
+APP_LOAD_ERROR = 4
+
+
+def _require_database_driver(settings: Settings, serving: bool) -> None:
+    """The engine is made here (Flask-SQLAlchemy, in ``db.init_app``), so a driver that is not
+    installed (PostgreSQL without the ``postgres`` extra) is reported here, in one line: the CLI
+    prints the :class:`~.store.schema.MissingDriver` like any settings error; a server logs it and
+    exits with gunicorn's "cannot load" status."""
+    try:
+        schema.require_driver(settings.sqlalchemy_url)
+    except schema.MissingDriver as exc:
+        if not serving:
+            raise
+        logging.getLogger("authsvc").error("cannot start: %s", exc)
+        raise SystemExit(APP_LOAD_ERROR) from None
 
 
 def _engine_options(url: str) -> dict:

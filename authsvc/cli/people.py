@@ -24,14 +24,19 @@ def user_group() -> None:
 @user_group.command("create")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Make the user a system administrator.")
+@click.option("--yes", is_flag=True, help="Create it even if a directory person (who has not signed in yet) "
+                                          "has this name: they are locked out while it exists.")
 @password_stdin
 @with_app
-def user_create(uow, name: str, admin: bool, password_stdin: bool) -> None:
+def user_create(uow, name: str, admin: bool, yes: bool, password_stdin: bool) -> None:
     """Create a user (password from a prompt or --password-stdin, never from the command line)."""
     accounts.check_new_user_name(uow, name)  # refuse a bad or taken name before asking for a password
+    accounts.check_directory_name(uow, name, take=yes)  # and a directory person's, unless --yes
     password = read_password(password_stdin)
-    accounts.create_user(uow, OPERATOR, name, password, is_admin=admin)
+    made = accounts.create_account(uow, OPERATOR, name, password, is_admin=admin, take_directory_name=yes)
     click.echo(f"created user {name}{' (system administrator)' if admin else ''}")
+    if made.warning:
+        click.echo(f"warning: {made.warning}", err=True)
 
 
 @user_group.command("list")
@@ -193,6 +198,8 @@ def member_add_group(uow, project: str, group: str, role: str) -> None:
     """Make the directory group GROUP (its cn) a member of PROJECT: everyone in it holds ROLE."""
     member = project_groups.add_group_member(uow, OPERATOR, project, group, role)
     click.echo(f"group {member.group} is now {role} of {project}")
+    if member.warning:
+        click.echo(f"warning: {member.warning}", err=True)
 
 
 group_flag = click.option("--group", "is_group", is_flag=True, help="USER names a directory group.")

@@ -17,10 +17,51 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
+
+from ..settings import SettingsError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+class MissingDriver(SettingsError):
+    """``database_url`` names a database whose Python driver is not installed; ``fix`` is what
+    to do about it (``authsvc doctor`` shows it apart, the message includes it)."""
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(f"{message}: {fix}")
+        self.reason, self.fix = message, fix
+
+
+#: What to install for PostgreSQL: the driver is an extra, so a SQLite-only install stays small.
+POSTGRES_EXTRA = "pip install 'authsvc[postgres]'"
+
+
+def require_driver(url: str) -> None:
+    """Raise :class:`MissingDriver` (one line, what to install) unless ``url``'s driver imports.
+
+    Called where the app makes its engine (``create_app``) and by ``authsvc doctor``: without it,
+    a PostgreSQL ``database_url`` on an install without the ``postgres`` extra ends every command
+    and every worker in a ``ModuleNotFoundError`` traceback from deep inside SQLAlchemy.  A URL
+    that does not parse, or names no known database, is left to SQLAlchemy's own message.
+    """
+    try:
+        dialect = make_url(url).get_dialect()
+    except ArgumentError:  # not a URL, or no such dialect (NoSuchModuleError)
+        return
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        missing = exc.name or str(exc)
+        if dialect.name == "postgresql":
+            fix = (POSTGRES_EXTRA if dialect.driver == "psycopg"
+                   else f"use a postgresql+psycopg:// URL and {POSTGRES_EXTRA}")
+            raise MissingDriver(f"setting 'database_url': PostgreSQL needs the Python driver {missing!r}, "
+                                "which is not installed", fix) from None
+        raise MissingDriver(f"setting 'database_url': the Python driver {missing!r} for {dialect.name} "
+                            "is not installed", f"install {missing!r} beside authsvc") from None
 
 
 def _alembic_config(connection) -> Config:

@@ -107,3 +107,49 @@ def test_a_bind_password_file_others_can_read_stops_every_command_with_one_line(
     monkeypatch.setenv("AUTHSVC_LDAP_URL", "ldap://127.0.0.1:1")
     monkeypatch.setenv("AUTHSVC_LDAP_ALLOW_PLAIN", "false")
     one_line_error(directory_cli("user", "list", ok=False), "ldap_url")  # clear text refused at start
+
+
+@pytest.mark.parametrize("service_account", [True, False])
+def test_doctor_names_a_certificate_that_does_not_verify(directory_cli, slapd, monkeypatch, service_account):
+    """Issue 20: not "the directory is unavailable", as for one that is down (the TLS handshake is
+    real: slapd's certificate is from the test run's CA, which is not configured here)."""
+    settings = slapd.settings(ldap_url=slapd.ldaps_url, ldap_allow_plain=False)
+    if not service_account:
+        settings.update(ldap_bind_dn="", ldap_bind_password="",
+                        ldap_user_dn_template="uid={name},ou=people,dc=example,dc=org")
+    for key, value in settings.items():
+        monkeypatch.setenv(f"AUTHSVC_{key.upper()}", str(value))
+    code, checks = doctor_checks()
+    assert code == 1 and checks["directory"]["status"] == "fail"
+    assert "certificate verify failed" in checks["directory"]["detail"], checks["directory"]
+    assert "directory is unavailable" not in checks["directory"]["detail"]
+
+
+def test_add_group_warns_of_a_group_the_directory_lacks(directory_cli, monkeypatch):
+    """Issue 20: added (a group made later must be addable), but never silently."""
+    cli = directory_cli
+    cli("project", "create", "payments")
+    known = cli("member", "add-group", "payments", "payments-dev", "--role", "developer")
+    assert "warning" not in known.output
+    typo = cli("member", "add-group", "payments", "payments-devs", "--role", "guest")
+    assert "group payments-devs is now guest of payments" in typo.stdout
+    assert typo.stderr.startswith("warning: the directory has no group 'payments-devs'") and "added anyway" in typo.stderr
+    monkeypatch.setenv("AUTHSVC_LDAP_BIND_DN", "")
+    monkeypatch.setenv("AUTHSVC_LDAP_USER_DN_TEMPLATE", "uid={name},ou=people,dc=example,dc=org")
+    unchecked = cli("member", "add-group", "payments", "ops", "--role", "guest")
+    assert "warning: not checked: without a service account" in unchecked.stderr
+
+
+def test_user_create_refuses_a_directory_persons_name_without_yes(directory_cli, monkeypatch):
+    """Issue 20: a local account of a directory person's name locks them out."""
+    cli = directory_cli
+    refused = cli("user", "create", "grace", "--password-stdin", input="local-grace-pass-1\n", ok=False)
+    one_line_error(refused, "'grace' is a directory person who has not signed in here yet")
+    assert "--yes" in refused.stderr
+    made = cli("user", "create", "grace", "--yes", "--password-stdin", input="local-grace-pass-1\n")
+    assert "created user grace" in made.stdout and "warning: 'grace' is also a directory person" in made.stderr
+    assert "warning" not in cli("user", "create", "henry", "--password-stdin", input="local-henry-pass-1\n").output
+    monkeypatch.setenv("AUTHSVC_LDAP_BIND_DN", "")
+    monkeypatch.setenv("AUTHSVC_LDAP_USER_DN_TEMPLATE", "uid={name},ou=people,dc=example,dc=org")
+    unchecked = cli("user", "create", "frank", "--password-stdin", input="local-frank-pass-1\n")
+    assert "warning: not checked against the directory" in unchecked.stderr

@@ -106,3 +106,24 @@ def test_the_fast_token_path_answers_a_cached_directory_password_and_hands_over_
         assert reached == [1], "the first sign-in (a bind, provisioning) is the full path's"
         assert granted() == ["pull", "push"]
         assert reached == [1], "a cached directory password is answered by the fast path"
+
+
+def test_the_api_warns_of_unknown_groups_and_refuses_a_directory_persons_name(directory_api):
+    """Issue 20, through the API (every answer checked against openapi.json by Api)."""
+    api = directory_api
+    typo = api.post("/projects/priv/groups", "alice", json={"group": "payments-devs", "role": "guest"})
+    assert_status(typo, 201)
+    assert typo.get_json()["group"] == "payments-devs" and "has no group 'payments-devs'" in typo.get_json()["warning"]
+    known = api.post("/projects/priv/groups", "alice", json={"group": "payments-dev", "role": "guest"})
+    assert "warning" not in known.get_json()
+
+    refused = api.post("/users", "root", json={"name": "grace", "password": "local-grace-pass-1"})
+    assert_status(refused, 409)
+    assert "take_directory_name" in error(refused)["message"] and error(refused)["detail"] == {"field": "name"}
+    taken = api.post("/users", "root", json={"name": "grace", "password": "local-grace-pass-1",
+                                             "take_directory_name": True})
+    assert_status(taken, 201)
+    assert taken.get_json()["source"] == "local" and "also a directory person" in taken.get_json()["warning"]
+    plain = api.post("/users", "root", json={"name": "henry", "password": "local-henry-pass-1"})
+    assert_status(plain, 201)
+    assert "warning" not in plain.get_json()

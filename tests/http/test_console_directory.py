@@ -50,3 +50,20 @@ def test_a_directory_outage_is_a_503_page_at_sign_in(tmp_path, slapd):
         refused = sign_in(console.test_client(), "dana", PASSWORDS["dana"])
         assert refused.status_code == 503 and "directory is unavailable" in refused.get_data(as_text=True)
         assert sign_in(console.test_client(), "bob").status_code == 303  # a local user signs in
+
+
+def test_the_console_refuses_a_directory_persons_name_and_shows_warnings(tmp_path, slapd):
+    """Issue 20: the console creates accounts through the same check as the CLI and the API."""
+    (tmp_path / "search").mkdir()
+    with served(tmp_path / "search", **slapd.settings()) as console:
+        root = Browser(console, "root")
+        refused = root.post("/admin/users/new", {"name": "grace", "password": "grace-pass-12",
+                                                 "repeat": "grace-pass-12"})
+        assert refused.status_code == 409 and "lock them out" in refused.get_data(as_text=True)
+    (tmp_path / "template").mkdir()
+    template = {"ldap_bind_dn": "", "ldap_bind_password": "", "ldap_user_dn_template": "uid={name},ou=people,dc=example,dc=org"}
+    with served(tmp_path / "template", **slapd.settings(**template)) as console:
+        root = Browser(console, "root")
+        made = root.post("/admin/users/new", {"name": "grace", "password": "grace-pass-12", "repeat": "grace-pass-12"})
+        assert made.status_code == 303
+        assert "Warning: not checked against the directory" in root.text(made.headers["Location"])

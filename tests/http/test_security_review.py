@@ -14,6 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
+from authsvc.services.authn.passwords import hash_password
 from authsvc.store.models import db
 from tests.conftest import PASSWORDS, make_app
 from tests.http import conftest as http_fixtures
@@ -183,12 +184,23 @@ def test_a_login_upgrades_a_hash_made_at_an_older_cost(tmp_path, review_app):
     assert registry_token(client, "bob").status_code == 200  # and the new hash verifies
 
 
-def test_the_dummy_hash_costs_what_stored_hashes_cost(tmp_path, review_app):
+def test_refusals_cost_the_highest_cost_in_use(tmp_path, review_app):
+    """Issue 20 replaced "the cost most stored hashes have" by the highest one (configured or
+    stored): the timing itself is measured in tests/services/test_refusal_timing.py."""
     raised = make_app(tmp_path, bcrypt_rounds=6)  # every stored hash still has cost 4
     client = raised.test_client()
     assert registry_token(client, "nobody-here", "whatever-1").status_code == 401
-    verifier = raised.extensions["authsvc"].authenticator.password
-    assert verifier._dummy_hash is not None and verifier._dummy_hash.rounds == 4
+    assert registry_token(client, "bob", "whatever-1").status_code == 401
+    refusal = raised.extensions["authsvc"].authenticator.password.refusal
+    assert sorted(refusal._dummies) == [4, 5, 6]  # unknown: one check at 6; bob's: 4 + 4 + 5
+    lowered = make_app(tmp_path, bcrypt_rounds=4)  # a cost-6 hash would keep the ceiling at 6
+    with lowered.app_context():
+        db.session.execute(text("UPDATE users SET password_hash = :h WHERE name = 'carol'"),
+                           {"h": hash_password("carol-pass-1", 6)})
+        db.session.commit()
+        db.session.remove()
+    assert registry_token(lowered.test_client(), "nobody-here", "whatever-1").status_code == 401
+    assert sorted(lowered.extensions["authsvc"].authenticator.password.refusal._dummies) == [6]
 
 
 # -- finding 6: the old password of a self-service change is throttled and audited -------------

@@ -8,9 +8,18 @@ tokens in the same unit of work, so no worker keeps honouring the old
 credential.  Setting a password (one's own or, as an administrator, anyone's,
 new accounts included) needs a caller who authenticated with a password: a
 stand-in credential never mints a credential (``core.policy.may_create_credentials``).
+
+A local account always wins its name over the directory (services/authn/directory.py), so
+creating one with the name of a directory person who has not signed in yet would lock that
+person out: with a directory configured, the name is looked up first (service account) and such
+a creation is refused unless confirmed (``take_directory_name``); without a service account, or
+while the directory does not answer (a break-glass account must still be creatable), it goes
+ahead with a warning that it was not checked.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +28,7 @@ from ...core.names import InvalidName, check_user_name
 from ...core.policy import Principal, may_create_credentials, may_manage_users
 from ...store.models import DIRECTORY_SOURCE, RefreshToken, User
 from .. import audit
+from ..authn.directory_client import DirectoryUnavailable
 from ..authn.passwords import check_strength, hash_password
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..unit_of_work import UnitOfWork
@@ -75,6 +85,34 @@ def check_new_user_name(uow: UnitOfWork, name: str) -> None:
         raise Conflict(f"user {name!r} already exists")
 
 
+#: How a caller confirms taking a directory person's name (named in the refusal).
+CONFIRM_DIRECTORY_NAME = "'authsvc user create --yes', or \"take_directory_name\": true in the API"
+
+
+def check_directory_name(uow: UnitOfWork, name: str, *, take: bool = False) -> str | None:
+    """Refuse (unless ``take``) a new local account named like a directory person; a warning to
+    show when the creation goes ahead without having been checked, or taking that name."""
+    directory = uow.context.authenticator.directory
+    if not directory.enabled:
+        return None
+    if not directory.client.can_search:
+        return (f"not checked against the directory (no service account, ldap_bind_dn): if a directory "
+                f"person is called {name!r}, this local account locks them out")
+    try:
+        found = directory.client.find(name) is not None
+    except DirectoryUnavailable:
+        # Not a refusal: a local (break-glass) account must be creatable while the directory is down.
+        return (f"not checked: the directory did not answer whether {name!r} is a person there; if one is, "
+                "this local account locks them out")
+    if not found:
+        return None
+    if not take:
+        raise Conflict(f"{name!r} is a directory person who has not signed in here yet: a local account of that "
+                       f"name would lock them out; to create it anyway, confirm with {CONFIRM_DIRECTORY_NAME}",
+                       field="name")
+    return f"{name!r} is also a directory person: they cannot sign in while this local account exists"
+
+
 def require_local_password(user: User) -> None:
     """A directory account's password is the directory's: setting one here would do nothing
     (no local password is ever checked for it), so refuse clearly."""
@@ -83,11 +121,27 @@ def require_local_password(user: User) -> None:
                        "not here", field="password")
 
 
-def create_user(uow: UnitOfWork, actor: Principal, name: str, password: str, *, is_admin: bool = False) -> User:
+@dataclass(frozen=True)
+class CreatedUser:
+    user: User
+    #: Set when the name was not checked against the directory, or was taken from it.
+    warning: str | None = None
+
+
+def create_user(uow: UnitOfWork, actor: Principal, name: str, password: str, *, is_admin: bool = False,
+                take_directory_name: bool = False) -> User:
+    return create_account(uow, actor, name, password, is_admin=is_admin,
+                          take_directory_name=take_directory_name).user
+
+
+def create_account(uow: UnitOfWork, actor: Principal, name: str, password: str, *, is_admin: bool = False,
+                   take_directory_name: bool = False) -> CreatedUser:
+    """Create a local account; the result names what the adapter must warn about."""
     _require_user_admin(actor)
     _require_password_login(actor)
     check_new_user_name(uow, name)
     check_strength(password)
+    warning = check_directory_name(uow, name, take=take_directory_name)
     user = User(name=name, password_hash=hash_password(password, uow.settings.bcrypt_rounds),
                 is_admin=is_admin, is_active=True, credential_version=1)
     uow.session.add(user)
@@ -95,8 +149,9 @@ def create_user(uow: UnitOfWork, actor: Principal, name: str, password: str, *, 
         uow.session.flush()
     except IntegrityError:  # a concurrent create won the race; the adapter rolls the unit back
         raise Conflict(f"user {name!r} already exists") from None
-    audit.record(uow, actor, "user.create", name, admin=is_admin)
-    return user
+    audit.record(uow, actor, "user.create", name, admin=is_admin,
+                 **({"take_directory_name": True} if take_directory_name else {}))
+    return CreatedUser(user, warning)
 
 
 def _end_sessions(uow: UnitOfWork, user: User) -> None:

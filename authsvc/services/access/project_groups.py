@@ -8,6 +8,11 @@ their own membership and those of the groups the directory puts them in
 project's last Project Admin: the group may empty in the directory at any time.
 
 Group names are compared case-insensitively (LDAP compares ``cn`` so): they are stored in lower case.
+
+Adding a group the directory does not have is allowed (a group created there later must be
+addable beforehand), but never silent: with a service account the group is looked up and a
+missing one is named in :attr:`GroupMemberInfo.warning`; without one, the warning says it was
+not checked.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from ...core.policy import Permission, Principal, Role, may_see_members
 from ...store.models import GROUP_NAME_MAX, GroupMembership, Project
 from .. import audit
+from ..authn.directory_client import DirectoryUnavailable
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..unit_of_work import UnitOfWork
 from .projects import get_project, parse_role, require_permission
@@ -29,6 +35,8 @@ from .projects import get_project, parse_role, require_permission
 class GroupMemberInfo:
     group: str
     role: Role
+    #: Set by :func:`add_group_member` when the group may give nobody access (see the module).
+    warning: str | None = None
 
 
 def check_group_name(name: str) -> str:
@@ -80,13 +88,35 @@ def add_group_member(uow: UnitOfWork, actor: Principal, name: str, group: str, r
     project = require_permission(uow, actor, name, Permission.MANAGE_MEMBERS)
     if _find(uow, project, group) is not None:
         raise Conflict(f"group {group!r} is already a member of project {name!r}")
+    warning = _directory_warning(uow, group)
     uow.session.add(GroupMembership(project_id=project.id, group_name=group, role=parsed.value))
     audit.record(uow, actor, "member.add_group", f"{name}/{group}", role=parsed.value)
     try:
         uow.session.flush()
     except IntegrityError:  # a concurrent change won the race; the adapter rolls the unit back
         raise Conflict(f"group {group!r} is already a member of project {name!r}") from None
-    return GroupMemberInfo(group, parsed)
+    return GroupMemberInfo(group, parsed, warning)
+
+
+def _directory_warning(uow: UnitOfWork, group: str) -> str | None:
+    """Why the group may give nobody access, or None when the directory has it."""
+    directory = uow.context.authenticator.directory
+    base = uow.settings.ldap_group_base_dn
+    if not directory.enabled:
+        return "no directory is configured (ldap_url): a group gives access only to directory accounts"
+    if not base:
+        return "ldap_group_base_dn is not set: groups are not read from the directory, so this one gives nobody access"
+    if not directory.client.can_search:
+        return (f"not checked: without a service account (ldap_bind_dn) the directory cannot be asked "
+                f"whether it has group {group!r}; added")
+    try:
+        found = directory.client.group_exists(group)
+    except DirectoryUnavailable:
+        return f"not checked: the directory did not answer whether it has group {group!r}; added"
+    if found:
+        return None
+    return (f"the directory has no group {group!r} under {base}; added anyway (it counts once the "
+            "directory has such a group): check the spelling")
 
 
 def _existing(uow: UnitOfWork, actor: Principal, name: str, group: str) -> GroupMembership:

@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import re
 import ssl
 import stat
 import time
 from dataclasses import dataclass
 
 from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import LDAPCertificateError, LDAPException
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
@@ -49,8 +50,32 @@ class DirectoryUnavailable(ServiceError):
     retry_after = 5
 
     def __init__(self, message: str = "the directory is unavailable; directory accounts cannot sign in "
-                                      "right now, retry shortly"):
+                                      "right now, retry shortly", *, reason: str = ""):
         super().__init__(message)
+        #: Why, for the log and ``authsvc doctor`` only (never the client): a certificate that
+        #: does not verify must not read like a directory that is down.
+        self.reason = reason
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What went wrong talking to the directory, in one line for the log and ``authsvc doctor``.
+
+    ldap3's socket and StartTLS errors are also the ``ssl`` errors they wrap, so a certificate
+    problem is named as such ("certificate verify failed: self-signed certificate ..."), with the
+    settings that decide it; anything else is the exception's name and its first line.
+    """
+    text = " ".join(str(exc).split())
+    if isinstance(exc, ssl.SSLCertVerificationError | ssl.CertificateError | LDAPCertificateError):
+        found = _VERIFY_FAILED.search(text)
+        detail = found.group(0).rstrip(" ,)'\"") if found else f"certificate not accepted: {text}"
+        return (f"TLS: {detail} (is ldap_tls_ca_file the CA that signed the directory's certificate, "
+                "and does the certificate name the host in ldap_url?)")
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {text}"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_VERIFY_FAILED = re.compile(r"(certificate verify failed|hostname mismatch)[^(]*")
 
 
 @dataclass(frozen=True)
@@ -127,19 +152,24 @@ class DirectoryClient:
         try:
             connection.open()
             if self.settings.ldap_start_tls and not connection.start_tls():
-                raise DirectoryUnavailable()
+                raise DirectoryUnavailable(reason="StartTLS was refused")
             if connection.bind():
                 return connection
             result = connection.result.get("result") if connection.result else None
         except LDAPException as exc:
-            log.warning("directory unavailable: %s", type(exc).__name__)
+            reason = failure_reason(exc)
+            log.warning("directory unavailable: %s", reason)
             _close(connection)
-            raise DirectoryUnavailable() from None
+            raise DirectoryUnavailable(reason=reason) from None
+        except DirectoryUnavailable as exc:
+            log.warning("directory unavailable: %s", exc.reason)
+            _close(connection)
+            raise
         _close(connection)
         if result == INVALID_CREDENTIALS:
             return None
         log.warning("directory bind refused with result %s", result)
-        raise DirectoryUnavailable()
+        raise DirectoryUnavailable(reason=f"the bind was refused with result {result}")
 
     def _with_service(self, work):
         """``work(connection)`` on a pooled connection bound as the service account.
@@ -177,7 +207,8 @@ class DirectoryClient:
         connection = self._open(self.settings.ldap_bind_dn, self.bind_password)
         if connection is None:
             log.error("the directory refused the service account %s (ldap_bind_dn)", self.settings.ldap_bind_dn)
-            raise DirectoryUnavailable()
+            raise DirectoryUnavailable(reason=f"the directory refused the service account {self.settings.ldap_bind_dn} "
+                                              "(ldap_bind_dn and its password)")
         return connection
 
     # -- reads ---------------------------------------------------------------------------------
@@ -188,12 +219,13 @@ class DirectoryClient:
             connection.search(base, ldap_filter, search_scope=scope, attributes=attributes, size_limit=limit,
                               time_limit=self.settings.ldap_receive_timeout)
         except LDAPException as exc:
-            log.warning("directory search failed: %s", type(exc).__name__)
-            raise DirectoryUnavailable() from None
+            reason = failure_reason(exc)
+            log.warning("directory search failed: %s", reason)
+            raise DirectoryUnavailable(reason=f"search failed: {reason}") from None
         result = connection.result.get("result") if connection.result else None
         if result not in (0, 4, 32):  # success, size limit exceeded, no such object
             log.warning("directory search refused with result %s", result)
-            raise DirectoryUnavailable()
+            raise DirectoryUnavailable(reason=f"a search was refused with result {result}")
         return [entry for entry in connection.response or [] if entry.get("type") == "searchResEntry"]
 
     def _entry(self, raw: dict) -> DirectoryEntry:
@@ -248,6 +280,14 @@ class DirectoryClient:
         finally:
             _close(connection)
 
+    def group_exists(self, group: str) -> bool:
+        """Whether a group of that name (``ldap_group_name_attribute``, compared as the directory
+        compares it) is under ``ldap_group_base_dn`` (service account).  For ``member add-group``."""
+        s = self.settings
+        ldap_filter = f"({s.ldap_group_name_attribute}={escape_filter_chars(group)})"
+        return bool(self._with_service(lambda connection: self._search(
+            connection, s.ldap_group_base_dn, ldap_filter, [s.ldap_group_name_attribute], limit=1)))
+
     def groups_of(self, name: str) -> frozenset[str] | None:
         """``name``'s groups, read with the service account; None when the directory no longer has
         them.  For stand-in credentials (refresh and API tokens) whose groups have aged out."""
@@ -278,9 +318,10 @@ class DirectoryClient:
             try:
                 connection.open()
                 if self.settings.ldap_start_tls and not connection.start_tls():
-                    raise DirectoryUnavailable("StartTLS was refused")
+                    raise DirectoryUnavailable("StartTLS was refused", reason="StartTLS was refused")
             except LDAPException as exc:
-                raise DirectoryUnavailable(f"cannot connect: {type(exc).__name__}: {exc}") from None
+                reason = failure_reason(exc)
+                raise DirectoryUnavailable(f"cannot connect: {reason}", reason=f"cannot connect: {reason}") from None
             finally:
                 _close(connection)
             return "connected (no service account: users are bound through ldap_user_dn_template)"

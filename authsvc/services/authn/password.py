@@ -4,9 +4,10 @@ The order is the point.  The throttle is looked at before anything else (in
 the same query that reads the user row), so a pair blocked for guessing is
 refused with 429 even for the right password and even when that password is
 in the cache; only then may the cache spare a bcrypt run; only then does
-bcrypt run -- against a dummy hash for unknown names, made at the cost real
-hashes have, so that neither the answer nor its timing tells an unknown user
-from a wrong password.
+bcrypt run.  A refusal always costs the same bcrypt work, that of one check at
+the highest cost in use (:class:`RefusalCost`), so that neither the answer nor
+its timing tells an unknown user from a wrong password, nor an account whose
+hash has one cost from an account whose hash has another.
 """
 
 from __future__ import annotations
@@ -26,15 +27,66 @@ from . import throttle
 from .cache import VerifiedCredentialCache
 from .directory import DirectoryAccounts
 from .identity import Identity, NameAndSecret
-from .passwords import SCHEME, DummyHash, hash_password, needs_rehash, verify_password
+from .passwords import SCHEME, DummyHash, cost_of, hash_password, needs_rehash, verify_password
 
-#: How long a worker keeps its estimate of the cost stored hashes have (see :meth:`_dummy`).
-DUMMY_COST_RECHECK_SECONDS = 3600
+#: How long a worker trusts its reading of the highest cost among stored hashes (see RefusalCost).
+CEILING_RECHECK_SECONDS = 3600
 _users = User.__table__
-# "bcrypt-sha256$$2b$12$...": the two digits after the bcrypt version are the cost.
+# "bcrypt-sha256$$2b$12$...": the two digits after the bcrypt version are the cost (always two, so
+# the highest string is the highest cost).
 _COST = func.substr(_users.c.password_hash, len(SCHEME) + 5, 2)
-_COMMON_COST = (select(_COST).where(_users.c.password_hash.startswith(SCHEME))
-                .group_by(_COST).order_by(func.count().desc()).limit(1))
+_HIGHEST_COST = select(func.max(_COST)).where(_users.c.password_hash.startswith(SCHEME))
+
+
+class RefusalCost:
+    """Makes every refused password check cost one bcrypt check at the ceiling cost C.
+
+    C is the highest of the configured ``bcrypt_rounds`` and the costs of the stored hashes:
+    after an operator raises (or lowers) the cost, old hashes keep theirs until their owner signs
+    in, so both kinds live side by side for months.  An unknown name (or an account no local
+    password opens) is checked against a dummy hash of cost C; a wrong password against a hash of
+    cost c < C is followed by dummy checks of costs c, c+1, ..., C-1.  bcrypt's work doubles with
+    each cost step, so that is 2^c + 2^c + ... + 2^(C-1) = 2^C: the same work, not a sleep that a
+    busy machine would stretch differently from the real checks.  Only refusals are padded; a
+    right password costs what its own hash costs (and is re-hashed at the configured cost).
+
+    C is read from the database once per :data:`CEILING_RECHECK_SECONDS` per worker (one
+    aggregate over the users table), and raised at once when a worker meets a hash above it.
+    """
+
+    def __init__(self):
+        self._ceiling: int | None = None
+        self._read_at = 0.0
+        self._dummies: dict[int, DummyHash] = {}
+
+    def ceiling(self, uow: UnitOfWork) -> int:
+        now = time.monotonic()
+        if self._ceiling is None or now >= self._read_at + CEILING_RECHECK_SECONDS:
+            self._read_at = now
+            stored = uow.session.connection().execute(_HIGHEST_COST).scalar()
+            highest = int(stored) if stored and str(stored).isdigit() else 0
+            self._ceiling = max(highest, uow.settings.bcrypt_rounds)
+        return max(self._ceiling, uow.settings.bcrypt_rounds)
+
+    def seen(self, stored_hash: str) -> None:
+        """A hash was read: one above the ceiling raises it now, not at the next re-read."""
+        cost = cost_of(stored_hash)
+        if cost is not None and self._ceiling is not None and cost > self._ceiling:
+            self._ceiling = cost
+
+    def pad(self, uow: UnitOfWork, password: str, checked_cost: int | None) -> None:
+        """Bring a refusal up to one check at the ceiling cost: ``checked_cost`` is the cost of
+        the check already made, None when none was (an unknown name)."""
+        top = self.ceiling(uow)
+        costs = [top] if checked_cost is None else range(max(checked_cost, 4), top)
+        for cost in costs:
+            self._dummy(cost).burn(password)
+
+    def _dummy(self, cost: int) -> DummyHash:
+        dummy = self._dummies.get(cost)
+        if dummy is None:
+            dummy = self._dummies[cost] = DummyHash(cost)
+        return dummy
 
 
 def storable(name: str) -> str:
@@ -53,8 +105,8 @@ class PasswordVerifier:
         self.cache = cache
         #: Names that are not local accounts are checked there, behind the same throttle.
         self.directory = directory
-        self._dummy_hash: DummyHash | None = None
-        self._dummy_checked = 0.0
+        #: What every refusal is brought up to (an unknown name, a wrong password, whatever cost).
+        self.refusal = RefusalCost()
 
     def claimed_name(self, uow: UnitOfWork, credential: NameAndSecret) -> str:
         """Whom a refused attempt claimed to be, as the audit log and the throttle store it."""
@@ -81,23 +133,25 @@ class PasswordVerifier:
             identity = self.directory.sign_in(uow, name, password, user)
             if identity is None:
                 uow.before_slow_work()
-                self._dummy(uow).burn(password)  # a refusal costs what a local one costs
+                self.refusal.pad(uow, password, None)  # a refusal costs what a local one costs
             if identity is not None and counter is not None:
                 throttle.clear(uow, name)
             return identity
         key = self.cache.key(name, password)
         if user is None or user.source == DIRECTORY_SOURCE:  # no directory configured: no password works
             uow.before_slow_work()
-            self._dummy(uow).burn(password)
+            self.refusal.pad(uow, password, None)
             metrics.password_checked(None)
             return None
         if not (user.is_active and self.cache.holds(key, user.id, user.credential_version)):
             uow.before_slow_work()
+            self.refusal.seen(user.password_hash)
             valid = verify_password(password, user.password_hash)
             # An inactive account's right password counts as invalid: /metrics must not tell
-            # an existing account from an unknown one.
+            # an existing account from an unknown one -- and neither must the time it took.
             metrics.password_checked(valid and bool(user.is_active))
             if not valid or not user.is_active:
+                self.refusal.pad(uow, password, cost_of(user.password_hash))
                 return None
             # Re-hash before remembering: a unit that cannot write stops here with the cache
             # untouched, so the unit that answers instead still finds a miss and re-hashes.
@@ -120,6 +174,8 @@ class PasswordVerifier:
         throttle.refuse_if_blocked(uow.settings, counter)
         valid = user is not None and verify_password(password, user.password_hash)
         metrics.password_checked(valid)
+        if not valid:
+            self.refusal.pad(uow, password, cost_of(user.password_hash) if user is not None else None)
         if valid and counter is not None:
             throttle.clear(uow, user_name)
         return valid
@@ -136,17 +192,5 @@ class PasswordVerifier:
                     update(_users).where(_users.c.id == user.id, _users.c.password_hash == user.password_hash)
                     .values(password_hash=new_hash))
 
-    def _dummy(self, uow: UnitOfWork) -> DummyHash:
-        """A dummy hash at the cost most stored hashes have (looked up once an hour per worker):
-        after a ``bcrypt_rounds`` change, accounts keep their old cost until they log in."""
-        now = time.monotonic()
-        if self._dummy_hash is None or now >= self._dummy_checked + DUMMY_COST_RECHECK_SECONDS:
-            self._dummy_checked = now
-            common = uow.session.connection().execute(_COMMON_COST).scalar()
-            rounds = int(common) if common and str(common).isdigit() else uow.settings.bcrypt_rounds
-            if self._dummy_hash is None or self._dummy_hash.rounds != rounds:
-                self._dummy_hash = DummyHash(rounds)
-        return self._dummy_hash
 
-
-__all__ = ["PasswordVerifier", "storable"]
+__all__ = ["PasswordVerifier", "RefusalCost", "storable"]

@@ -80,12 +80,9 @@ def needs_rehash(stored: str, rounds: int) -> bool:
 
 
 class DummyHash:
-    """A hash to verify against when the user does not exist, so that an unknown user
-    costs the same bcrypt work as a wrong password and timing reveals nothing.
-
-    Its cost must be the one real hashes have, not merely the configured one: after a
-    ``bcrypt_rounds`` change, stored hashes keep their old cost until their owner logs in.
-    """
+    """A hash of a given cost to verify against when there is no real one to check (an unknown
+    user), or to pad a cheap refusal with, so that timing reveals nothing.  Which costs are
+    needed is the password verifier's business (services/authn/password.py, RefusalCost)."""
 
     def __init__(self, rounds: int):
         self.rounds = rounds

@@ -106,6 +106,10 @@ def _database_checks(s: Settings) -> list[Check]:
         if not path.exists():
             return [Check("database", FAIL, f"{path} does not exist (data_dir {s.data_dir})",
                           f"{INIT_FIX}; or set data_dir / database_url to where the data is")]
+    try:
+        schema.require_driver(s.sqlalchemy_url)
+    except schema.MissingDriver as exc:
+        return [Check("database", FAIL, exc.reason, exc.fix)]
     connect_args = {"connect_timeout": 3} if s.sqlalchemy_url.startswith("postgresql") else {}
     engine = create_engine(s.sqlalchemy_url, connect_args=connect_args)
     try:

@@ -22,7 +22,7 @@ def directory_checks(s: Settings) -> list[Check]:
     except SettingsError as exc:
         return [Check("directory", FAIL, str(exc), "correct the ldap_* setting it names")]
     except DirectoryUnavailable as exc:
-        return [Check("directory", FAIL, f"{s.ldap_url}: {exc.message}",
+        return [Check("directory", FAIL, f"{s.ldap_url}: {exc.reason or exc.message}",
                       "check ldap_url (host, port, ldaps:// or ldap_start_tls), ldap_tls_ca_file, the "
                       "directory's certificate name, and ldap_bind_dn with its password; authsvc's log has "
                       "the error"),
@@ -34,7 +34,8 @@ def directory_checks(s: Settings) -> list[Check]:
     try:
         found = client.sample_search()
     except DirectoryUnavailable as exc:
-        return checks + [Check("directory-search", FAIL, exc.message, "check ldap_user_base_dn and ldap_user_filter")]
+        return checks + [Check("directory-search", FAIL, exc.reason or exc.message,
+                               "check ldap_user_base_dn and ldap_user_filter")]
     if not found:
         return checks + [Check("directory-search", WARN, f"ldap_user_filter finds no user under "
                                f"{s.ldap_user_base_dn!r}: nobody can sign in from the directory",

@@ -110,7 +110,8 @@ def _register_groups(bp: Blueprint) -> None:
     def add_group_member(name: str):
         data = body(required={"group": str, "role": str})
         member = project_groups.add_group_member(unit(), caller(), name, data["group"], data["role"])
-        return created(_group(member), url_for("api.get_group_member", name=name, group=member.group))
+        shown = {**_group(member), **({"warning": member.warning} if member.warning else {})}
+        return created(shown, url_for("api.get_group_member", name=name, group=member.group))
 
     @bp.get("/projects/<name>/groups/<group>")
     def get_group_member(name: str, group: str):

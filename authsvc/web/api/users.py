@@ -20,9 +20,12 @@ def register(bp: Blueprint) -> None:
 
     @bp.post("/users")
     def create_user():
-        data = body(required={"name": str, "password": str}, optional={"admin": bool})
-        user = accounts.create_user(unit(), caller(), data["name"], data["password"], is_admin=data.get("admin", False))
-        return created(accounts.user_summary(user), url_for("api.get_user", name=user.name))
+        data = body(required={"name": str, "password": str}, optional={"admin": bool, "take_directory_name": bool})
+        made = accounts.create_account(unit(), caller(), data["name"], data["password"],
+                                       is_admin=data.get("admin", False),
+                                       take_directory_name=data.get("take_directory_name", False))
+        shown = {**accounts.user_summary(made.user), **({"warning": made.warning} if made.warning else {})}
+        return created(shown, url_for("api.get_user", name=made.user.name))
 
     @bp.get("/users/current")
     def current_user():

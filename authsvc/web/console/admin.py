@@ -66,9 +66,12 @@ def register(bp: Blueprint) -> None:
         generate = request.form.get("generate") == "on"
         try:
             password = generate_password() if generate else _passwords("password", "repeat")
-            user = accounts.create_user(unit(), principal(), name, password, is_admin=is_admin)
+            made = accounts.create_account(unit(), principal(), name, password, is_admin=is_admin)
         except ServiceError as exc:
             return refused(exc, lambda error: new_user_form(error, name=name, admin=is_admin, generate=generate))
+        user = made.user
+        if made.warning:
+            flash(f"Warning: {made.warning}", "warning")
         if generate:
             return page("user_created.html", no_store=True, user=user, password=password)
         flash(f"User {user.name} created.", "success")
