@@ -55,6 +55,28 @@ def test_groups_as_members_through_the_api(directory_api):
     assert_status(api.delete("/projects/priv/groups/payments-dev", "alice"), 404)
 
 
+def test_a_project_shows_the_effective_role_and_the_own_role_beside_it(directory_api):
+    """``effective_role`` is the highest of the caller's own role and their groups' (what they may
+    do), ``own_role`` the membership granted by name; ``role`` stays the effective one."""
+    api = directory_api
+    dana, eve = basic_header("dana", PASSWORDS["dana"]), basic_header("eve", PASSWORDS["eve"])
+    assert_status(api.get("/users/current", eve), 200)  # signed in once: eve may now be a member by name
+    assert_status(api.post("/projects/priv/groups", "alice", json={"group": "payments-dev", "role": "developer"}),
+                  201)
+    assert_status(api.post("/projects/priv/members", "alice", json={"user": "eve", "role": "guest"}), 201)
+
+    def roles(who) -> tuple:
+        listed = {p["name"]: p for p in api.get("/projects", who).get_json()}["priv"]
+        assert api.get("/projects/priv", who).get_json() == listed
+        return listed["role"], listed["effective_role"], listed["own_role"]
+
+    assert roles("bob") == ("developer", "developer", "developer")  # a direct member only
+    assert roles(dana) == ("developer", "developer", None)          # only through payments-dev
+    assert roles(eve) == ("developer", "developer", "guest")        # both: the group's is higher
+    assert_status(api.patch("/projects/priv/members/eve", "alice", json={"role": "maintainer"}), 200)
+    assert roles(eve) == ("maintainer", "maintainer", "maintainer")  # both: her own is higher
+
+
 def test_a_directory_outage_is_a_503_for_directory_users_only(tmp_path, slapd):
     # A port nobody listens on: the directory is down from the start.
     import socket

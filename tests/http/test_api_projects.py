@@ -56,6 +56,9 @@ def test_list_projects_shows_what_each_caller_may_see(api, who, seen):
     body = response.get_json()
     assert [p["name"] for p in body] == sorted(seen)
     assert {p["name"]: p["role"] for p in body} == seen
+    # No directory groups here: the effective role is the own one, and ``role`` is the effective one.
+    assert {p["name"]: (p["effective_role"], p["own_role"]) for p in body} == {
+        name: (role, role) for name, role in seen.items()}
     assert response.headers["X-Total-Count"] == str(len(seen))
 
 

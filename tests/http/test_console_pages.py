@@ -81,7 +81,8 @@ def test_a_new_project_opens_on_its_push_commands(console):
     assert f'id="cmd-login">docker login {HOST}<' in page
     assert f'id="cmd-tag">docker tag SOURCE_IMAGE[:TAG] {HOST}/shop/REPOSITORY[:TAG]<' in page
     assert f'id="cmd-push">docker push {HOST}/shop/REPOSITORY[:TAG]<' in page
-    assert page.count(">Copy</button>") == 3 and 'aria-current="page">Push image<' in page
+    assert f'id="cmd-pull">docker pull {HOST}/shop/REPOSITORY[:TAG]<' in page  # a box of its own, not prose
+    assert page.count(">Copy</button>") == 4 and 'aria-current="page">Push image<' in page
     empty = root.text("/projects/shop")
     assert "no images yet" in empty and 'href="/projects/shop/push"' in empty
     again = root.post("/projects/new", {"name": "shop"})

@@ -71,6 +71,19 @@ def group_roles(uow: UnitOfWork, actor: Principal) -> dict[int, list[tuple[str, 
     return roles
 
 
+def own_roles(uow: UnitOfWork, actor: Principal) -> dict[int, Role]:
+    """The actor's own memberships by project id, without what directory groups lend.
+
+    A view's ``role`` is the effective one (``core.policy.role_with_groups``), which is what
+    the actor may do; this is the membership an admin of the project granted them by name, which
+    the API shows beside it so that a group-only member can tell the two apart."""
+    if actor == OPERATOR or actor.robot_scope is not None or actor.is_anonymous:
+        return {}
+    return {project_id: Role(role) for project_id, role in uow.session.execute(
+        select(Membership.project_id, Membership.role).join(User, Membership.user_id == User.id)
+        .where(User.name == actor.subject))}
+
+
 def _view(uow: UnitOfWork, actor: Principal, project: Project) -> ProjectView:
     return ProjectView(project.name, project.is_public, _role_of(uow, actor, project))
 

@@ -16,10 +16,20 @@ from .auth import caller
 from .render import body, created, no_content, page_args, paginated
 
 
-def _project(project, view) -> dict:
+def _project(project, view, own_roles: dict) -> dict:
+    """A project for the caller: ``effective_role`` is what they may do (their own membership
+    raised by their directory groups', by ``core.policy``), ``own_role`` the membership granted to
+    them by name; ``role`` is kept equal to ``effective_role`` for clients written before both."""
     summary = projects.project_summary(project)
-    summary["role"] = view.role.value if view.role else None
+    effective = view.role.value if view.role else None
+    own = own_roles.get(project.id)
+    summary.update(role=effective, effective_role=effective, own_role=own.value if own else None)
     return summary
+
+
+def _one(actor, name: str) -> dict:
+    project, view = projects.get_project(unit(), actor, name)
+    return _project(project, view, projects.own_roles(unit(), actor))
 
 
 def _member(member) -> dict:
@@ -36,8 +46,9 @@ def register(bp: Blueprint) -> None:
     @bp.get("/projects")
     def list_projects():
         page, size = page_args()
-        visible = projects.list_projects(unit(), caller())
-        items = [_project(p, v) for p, v in visible[(page - 1) * size: page * size]]
+        actor = caller()
+        visible, mine = projects.list_projects(unit(), actor), projects.own_roles(unit(), actor)
+        items = [_project(p, v, mine) for p, v in visible[(page - 1) * size: page * size]]
         return paginated(items, len(visible), page, size, "api.list_projects")
 
     @bp.post("/projects")
@@ -48,19 +59,19 @@ def register(bp: Blueprint) -> None:
         data = body(required={"name": str}, optional={"public": bool, "owner": str})
         project = projects.create_project(unit(), actor, data["name"], public=data.get("public", False),
                                           owner=data.get("owner"))
-        return created(_project(*projects.get_project(unit(), actor, project.name)),
+        return created(_one(actor, project.name),
                        url_for("api.get_project", name=project.name))
 
     @bp.get("/projects/<name>")
     def get_project(name: str):
-        return jsonify(_project(*projects.get_project(unit(), caller(), name)))
+        return jsonify(_one(caller(), name))
 
     @bp.patch("/projects/<name>")
     def update_project(name: str):
         data = body(required={"public": bool})
         actor = caller()
         projects.set_visibility(unit(), actor, name, data["public"])
-        return jsonify(_project(*projects.get_project(unit(), actor, name)))
+        return jsonify(_one(actor, name))
 
     @bp.delete("/projects/<name>")
     def delete_project(name: str):

@@ -1,5 +1,6 @@
 // The console's only script: "Copy" buttons beside commands and secrets.  Without JavaScript the
-// buttons stay hidden and the text can be selected and copied by hand.
+// buttons stay hidden and the text can be selected and copied by hand; so they do where the browser
+// gives no clipboard: outside a secure context (plain HTTP to an address other than localhost).
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   if (!navigator.clipboard) { return; }
