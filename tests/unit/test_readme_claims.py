@@ -31,7 +31,29 @@ def test_the_readme_names_what_the_postgresql_pass_repeats():
     assert "marked `database`" in paragraph
 
 
-def test_the_readme_gives_the_passes_durations():
+#: CI's budget for a clean run is 90 minutes; the suite is kept to a third of it (issue 19).
+BUDGET_MINUTES = 30
+RUN = README.parent / "tests" / "run"
+CI_RUN = README.parent / ".ci" / "run"
+
+
+def test_the_readme_gives_the_passes_durations_within_the_budget():
+    """The durations a fresh-clone run measured: three passes that add up to the total stated,
+    and a total within the budget (a slower run must be fixed, or its truth told here)."""
     text = " ".join(README.read_text().split())
-    assert re.search(r"SQLite pass \d+ min, PostgreSQL pass \d+ min, Flask token path pass \d+ min", text), \
-        "README.md gives no durations"
+    found = re.search(r"SQLite pass (\d+) min, PostgreSQL pass (\d+) min, Flask token path pass (\d+) min "
+                      r"\((\d+) min in all\)", text)
+    assert found, "README.md gives no durations"
+    passes, total = [int(n) for n in found.groups()[:3]], int(found.group(4))
+    assert abs(sum(passes) - total) <= 2, f"the passes ({passes}) do not add up to the {total} min stated"
+    assert total <= BUDGET_MINUTES, f"README.md states a {total}-minute run: over the {BUDGET_MINUTES}-minute budget"
+
+
+def test_the_readme_says_what_tests_run_runs():
+    """The test command CI runs is the README's, on as many workers as the README says."""
+    assert "exec tests/run" in CI_RUN.read_text()
+    text = " ".join(README.read_text().split())
+    assert "```sh tests/run ```" in text
+    workers = re.search(r'-n "\$\{TEST_WORKERS:-(\d+)\}"', RUN.read_text())
+    assert workers, "tests/run no longer runs its passes with pytest-xdist"
+    assert f"`TEST_WORKERS`, default {workers.group(1)}" in text
