@@ -285,19 +285,3 @@ def slapd():
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep a module on one pytest-xdist worker when its tests share a fixture it defines for the
-    module or the session (a systemd install, a compose deployment, a stack with a directory):
-    spread over both workers, each worker would build that fixture again.  tests/run runs every
-    pass with ``-n 2 --dist loadgroup``; a module may also name a group of its own
-    (``pytest.mark.xdist_group``) when it shares something machine-wide with other modules."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        module = item.nodeid.split("::", 1)[0]
-        fixturedefs = getattr(item, "_fixtureinfo", None)
-        for defs in (fixturedefs.name2fixturedefs.values() if fixturedefs else ()):
-            if defs and defs[-1].scope != "function" and defs[-1].baseid == module:
-                item.add_marker(pytest.mark.xdist_group(module))
-                break

@@ -17,8 +17,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 from .processes import StartupFailed, describe, http_status, run
 from .stack import REPO_ROOT, DockerDaemon
 
@@ -33,9 +31,6 @@ MACHINE_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 IMAGE_REPOS = ("authsvc-ci/authsvc", "authsvc-ci/registry")
 BUILD_TIMEOUT = 1200
 LOCK_TIMEOUT = 1200
-#: Every module that runs the cached dockerd is one pytest-xdist group, so that one worker runs
-#: them one after the other: on two workers the second would only wait for the first's lock.
-ON_THE_CACHED_DOCKERD = pytest.mark.xdist_group("cached-dockerd")
 STARTUP_TIMEOUT = 120
 
 

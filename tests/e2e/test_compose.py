@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .deployment import CACHE_DIR, ON_THE_CACHED_DOCKERD, CachedDockerd, CacheLock, ComposeStack, build_images
+from .deployment import CACHE_DIR, CachedDockerd, CacheLock, ComposeStack, build_images
 from .processes import StartupFailed, denied, free_port, ok, require_binaries
 
 ADMIN_PASSWORD = "compose-Admin-Secret-1"
@@ -92,9 +92,6 @@ def _postgres_override(root: Path, database_url: str) -> tuple[Path, ...]:
     override.write_text(json.dumps({"services": {  # JSON is YAML
         "authsvc-init": {"volumes": mount}, "authsvc": {"volumes": mount}}}))
     return (Path(__file__).resolve().parents[2] / "deploy" / "compose" / "compose.replicas.yaml", override)
-
-
-pytestmark = ON_THE_CACHED_DOCKERD
 
 
 @pytest.fixture(scope="module")

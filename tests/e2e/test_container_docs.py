@@ -34,12 +34,12 @@ import pytest
 
 from tests.support.docs import replace_once, shell_blocks
 
-from .deployment import CACHE_DIR, MACHINE_CA, ON_THE_CACHED_DOCKERD, CachedDockerd, CacheLock, build_images
+from .deployment import CACHE_DIR, MACHINE_CA, CachedDockerd, CacheLock, build_images
 from .processes import StartupFailed, describe, free_port, http_status, require_binaries, run
 from .stack import REPO_ROOT
 from .terminal import run_on_terminal
 
-pytestmark = [pytest.mark.e2e, ON_THE_CACHED_DOCKERD]
+pytestmark = pytest.mark.e2e
 
 OPERATIONS = REPO_ROOT / "docs" / "operations.md"
 SECTION = "## Install with containers (image and compose)"

@@ -31,12 +31,12 @@ import yaml
 
 from tests.support.docs import replace_once, shell_blocks
 
-from .deployment import CACHE_DIR, ON_THE_CACHED_DOCKERD, CachedDockerd, CacheLock, build_images
+from .deployment import CACHE_DIR, CachedDockerd, CacheLock, build_images
 from .pods import Pods
 from .processes import StartupFailed, describe, require_binaries, run
 from .stack import REPO_ROOT
 
-pytestmark = [pytest.mark.e2e, ON_THE_CACHED_DOCKERD]
+pytestmark = pytest.mark.e2e
 
 OPERATIONS = REPO_ROOT / "docs" / "operations.md"
 K8S = REPO_ROOT / "deploy" / "kubernetes"
