@@ -28,6 +28,9 @@ Then it must hold that:
   traffic, and one ``login.failure`` row per 401 for the attacked account;
 * SQLite: ``PRAGMA integrity_check`` is ``ok`` and no foreign key is violated.
 
+Its own server rather than the session's stack: four workers under a load that would slow every
+other test sharing them, on a database whose rows it counts afterwards.
+
 The throughput and latencies are printed (``pytest -s`` shows them; ``-rA`` too).
 """
 

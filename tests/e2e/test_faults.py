@@ -2,6 +2,9 @@
 stopped or hangs.  Every test runs real processes: gunicorn with ``config/gunicorn.conf.py``,
 the ``authsvc`` CLI, and (for the database faults) a PostgreSQL cluster of the test's own.
 
+Its own servers rather than the session's stack: they are killed, and their databases stopped,
+on purpose.
+
 Killing processes (on the e2e database: SQLite, or PostgreSQL with TEST_DATABASE_URL):
 
 * a worker killed with ``kill -9`` while 50 clients request tokens is replaced by the master;

@@ -9,7 +9,8 @@ In-process tests cannot show the two things that only exist with several worker 
 * one log line per request on the server's stderr, from whichever worker served it: JSON
   that parses, the request id echoed, and no second line from gunicorn's access log.
 
-No registry is needed; :class:`tests.e2e.load.Server` is the e2e stack without it.
+Its own server rather than the session's stack: its workers are killed, and its counters and
+log lines must be only this test's.  No registry is needed; :class:`tests.e2e.load.Server` is the e2e stack without it.
 """
 
 from __future__ import annotations
