@@ -1,11 +1,13 @@
 """How tests/run shares its tests out between pytest-xdist workers (``-p tests.parallel``).
 
-Every pass runs on both cores.  In-process tests go to whichever worker is free, one test at a
-time: each has its own temporary directory and database.  An end-to-end module goes to one
-worker whole, because its tests share what it starts once for the module (a systemd install, a
-compose deployment, a stack with a directory, a browser tour's stack): split over two workers,
-both would start it.  The session's stacks, dockerd and browser are per worker (each worker
-starts what its tests need, on ports and directories of its own).
+Every pass runs on both cores.  A test goes to whichever worker is free, one test at a time --
+each has its own temporary directory and database, and the session's stacks, dockerd and
+browser are per worker (each worker starts what its tests need, on ports and directories of its
+own) -- except an end-to-end module with a module- or session-scoped fixture of its own (a
+systemd install, a compose deployment, a stack with a directory, a rotation stack): it goes to
+one worker whole, since split over two workers both would start it.  Other end-to-end modules
+stay spread test by test, so that a worker runs its tests of one registry generation together
+(pytest orders the items so) and starts each generation's stack about once.
 
 Modules that share something machine-wide are one unit together (:data:`SHARED`): the
 deployment tests all run the dockerd whose data-root (the built images) is the persistent cache,
@@ -19,10 +21,17 @@ depend on that.
 
 from __future__ import annotations
 
+import functools
+import re
+from pathlib import Path
+
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 E2E = "tests/e2e/"
+REPO = Path(__file__).resolve().parents[1]
+#: A fixture the module defines for the module or the whole session.
+_OWN_WIDE_FIXTURE = re.compile(r'@pytest\.fixture\([^)]*scope="(module|session)"')
 #: Modules that run as one unit, in this order, on one worker (see the module's docstring).
 SHARED = {
     "tests/e2e/test_compose.py": "cached-dockerd",
@@ -31,12 +40,21 @@ SHARED = {
 }
 
 
+@functools.cache
+def has_wide_fixture(module: str) -> bool:
+    """Whether the module defines a module- or session-scoped fixture (read from its source)."""
+    try:
+        return bool(_OWN_WIDE_FIXTURE.search((REPO / module).read_text()))
+    except OSError:
+        return False
+
+
 def unit_of(nodeid: str) -> str:
     """The unit a test is scheduled in: a shared group, its end-to-end module, or itself."""
     module = nodeid.split("::", 1)[0]
     if module in SHARED:
         return SHARED[module]
-    if module.startswith(E2E):
+    if module.startswith(E2E) and has_wide_fixture(module):
         return module
     return nodeid
 

@@ -98,8 +98,9 @@ def stack(e2e_root: Path, registry_generation: Generation) -> Iterator[Stack]:
     """``authsvc init``, then gunicorn serving authsvc and the registry of this generation trusting
     it, both ready; its own directory and (on the PostgreSQL pass) its own database."""
     binaries = {**require_binaries("authsvc", "gunicorn", "skopeo"), "registry": registry_generation.binary()}
-    root = e2e_root / registry_generation.id
-    root.mkdir()
+    # A directory of its own each time: a worker that alternates generations (an end-to-end module
+    # runs whole on one pytest-xdist worker, tests/parallel.py) starts a generation's stack again.
+    root = Path(tempfile.mkdtemp(prefix=f"{registry_generation.id}-", dir=e2e_root))
     with session_database() as url:
         running = Stack(root, binaries, database_url=url, generation=registry_generation)
         failure = None
