@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .settings_sources import validate_directory, validate_oidc
+
 
 class SettingsError(ValueError):
     """A configuration value that cannot be used; the message names the key."""
@@ -146,11 +148,52 @@ class Settings:
     ldap_connect_timeout: float = 3.0
     ldap_receive_timeout: int = 5
 
+    # -- OpenID Connect sign-in; docs/operations.md, "OpenID Connect sign-in" ---------
+    #: The provider's issuer URL (its discovery document must name exactly this); empty: off.
+    oidc_issuer: str = ""
+    #: Shown on the console's button, "Sign in with <this>".
+    oidc_provider_name: str = "single sign-on"
+    #: The client registered at the provider, and a file holding its secret (mode 0600).
+    oidc_client_id: str = ""
+    oidc_client_secret_file: str = ""
+    #: Scopes asked for (``openid`` is required; some providers need ``groups`` for the groups).
+    oidc_scopes: tuple[str, ...] = ("openid", "profile", "email")
+    #: Claims that give the user name, e-mail address, display name and the list of groups.
+    oidc_username_claim: str = "preferred_username"
+    oidc_email_claim: str = "email"
+    oidc_display_name_claim: str = "name"
+    oidc_groups_claim: str = "groups"
+    #: Put before every provider group's name (e.g. ``oidc:``), so that they never meet a
+    #: directory group of the same name in a project's group members.
+    oidc_groups_prefix: str = ""
+    #: Members of this provider group (prefix included) are system administrators.
+    oidc_admin_group: str = ""
+    #: If set, only people with a verified e-mail address in one of these domains may sign in.
+    oidc_allowed_email_domains: tuple[str, ...] = ()
+    #: If set, only members of one of these groups (prefix included) may sign in.
+    oidc_allowed_groups: tuple[str, ...] = ()
+    #: The callback URL registered at the provider; empty: the realm's origin + /login/oidc/callback.
+    oidc_redirect_uri: str = ""
+    #: CA certificate(s) (PEM) the provider's certificate must chain to; empty: the system's.
+    oidc_ca_file: str = ""
+    #: Seconds for each call to the provider before "the provider is unavailable".
+    oidc_timeout: float = 5.0
+    #: Allow an ``http://`` issuer: codes and tokens cross the network in clear text.  Tests only.
+    oidc_allow_http: bool = False
+
     # -- derived values -------------------------------------------------
 
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.data_dir, 'authsvc.db')}"
+
+    @property
+    def oidc_callback_url(self) -> str:
+        """Where the provider sends the browser back: ``oidc_redirect_uri``, else beside the realm."""
+        if self.oidc_redirect_uri:
+            return self.oidc_redirect_uri
+        scheme, _, rest = self.realm.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}/login/oidc/callback"
 
     @property
     def signing_key_path(self) -> Path:
@@ -285,44 +328,9 @@ def _validate(s: Settings) -> None:
     if not 1 <= s.console_idle_minutes <= s.console_max_hours * 60:
         raise bad("console_idle_minutes", "must be at least 1 minute and at most console_max_hours")
     if s.ldap_url:
-        _validate_directory(s, bad)
-
-
-def _validate_directory(s: Settings, bad) -> None:
-    """The directory settings, when ``ldap_url`` is set: what can be checked without the network
-    (files are checked as the directory client is made, the connection by ``authsvc doctor``)."""
-    scheme, _, rest = s.ldap_url.partition("://")
-    if scheme not in ("ldap", "ldaps") or not rest.strip("/"):
-        raise bad("ldap_url", "must be ldaps://host[:port] or ldap://host[:port]")
-    if scheme == "ldaps" and s.ldap_start_tls:
-        raise bad("ldap_start_tls", "is for ldap:// URLs; ldaps:// is TLS from the start")
-    if scheme == "ldap" and not (s.ldap_start_tls or s.ldap_allow_plain):
-        raise bad("ldap_url", "ldap:// sends passwords in clear text: use ldaps://, or set ldap_start_tls = "
-                  "true (or ldap_allow_plain = true, for a test directory only)")
-    if s.ldap_bind_password and s.ldap_bind_password_file:
-        raise bad("ldap_bind_password", "set ldap_bind_password or ldap_bind_password_file, not both")
-    if s.ldap_bind_dn and not (s.ldap_bind_password or s.ldap_bind_password_file):
-        raise bad("ldap_bind_dn", "needs ldap_bind_password_file (or ldap_bind_password)")
-    if s.ldap_user_dn_template:
-        if "{name}" not in s.ldap_user_dn_template:
-            raise bad("ldap_user_dn_template", "must contain {name}")
-    elif not (s.ldap_bind_dn and s.ldap_user_base_dn):
-        raise bad("ldap_user_base_dn", "users are found by a search (ldap_bind_dn, ldap_user_base_dn and "
-                  "ldap_user_filter) or by ldap_user_dn_template: set one of them")
-    elif "{name}" not in s.ldap_user_filter or not s.ldap_user_filter.startswith("("):
-        raise bad("ldap_user_filter", "must be an LDAP filter in parentheses containing {name}")
-    if s.ldap_group_base_dn and not ("{dn}" in s.ldap_group_filter or "{name}" in s.ldap_group_filter):
-        raise bad("ldap_group_filter", "must contain {dn} (the user's DN) or {name} (the login name)")
-    if s.ldap_admin_group and not s.ldap_group_base_dn:
-        raise bad("ldap_admin_group", "needs ldap_group_base_dn: groups are not read without it")
-    for key in ("ldap_name_attribute", "ldap_mail_attribute", "ldap_display_name_attribute",
-                "ldap_group_name_attribute"):
-        if not getattr(s, key).replace("-", "").replace(";", "").isalnum():
-            raise bad(key, "must be an attribute name (letters, digits, '-')")
-    if not 0.1 <= s.ldap_connect_timeout <= 60:
-        raise bad("ldap_connect_timeout", "must be between 0.1 and 60 seconds")
-    if not 1 <= s.ldap_receive_timeout <= 60:  # whole seconds: the socket option ldap3 sets takes no fraction
-        raise bad("ldap_receive_timeout", "must be between 1 and 60 seconds")
+        validate_directory(s, bad)
+    if s.oidc_issuer:
+        validate_oidc(s, bad)
 
 
 def user_config_path(environ: Mapping[str, str] | None = None) -> Path | None:

@@ -22,6 +22,7 @@ from ..store.reads import KeptConnectionReads
 from .authn import Authenticator
 from .authn.cache import VerifiedCredentialCache
 from .authn.directory import DirectoryAccounts
+from .authn.oidc import OidcAccounts
 from .grant_log import GrantLog
 
 log = logging.getLogger("authsvc")
@@ -34,7 +35,7 @@ class ServiceContext:
     def __init__(self, settings: Settings):
         self.settings = settings
         cache = VerifiedCredentialCache(settings.credential_cache_ttl)
-        self.authenticator = Authenticator(cache, DirectoryAccounts(settings, cache))
+        self.authenticator = Authenticator(cache, DirectoryAccounts(settings, cache), OidcAccounts(settings))
         self.grant_log = GrantLog(settings.audit_flush_interval)
         self._kept_reads: KeptConnectionReads | None = None
         self.key_paths = rotation.KeyPaths.from_settings(settings)

@@ -36,6 +36,8 @@ db = SQLAlchemy(model_class=Base)
 #: ``users.source`` values: a password checked here, or by the directory (LDAP / Active Directory).
 LOCAL_SOURCE = "local"
 DIRECTORY_SOURCE = "ldap"
+#: A person from the OpenID Connect provider (services/authn/oidc.py): no password here at all.
+OIDC_SOURCE = "oidc"
 #: Longest directory group name kept (a ``cn``, lower-cased).
 GROUP_NAME_MAX = 200
 
@@ -74,6 +76,11 @@ class User(db.Model):
     #: and when: they count only until ``groups_read_at + credential_cache_ttl``.
     directory_groups: Mapped[str | None] = mapped_column(Text, nullable=True)
     groups_read_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    #: An OIDC person's provider and subject (``iss`` + space + ``sub``, migration 0011): the
+    #: account is found by it, never by a name or e-mail the person may change at the provider.
+    oidc_subject: Mapped[str | None] = mapped_column(String(512), nullable=True, unique=True, index=True)
+    #: The provider's refresh token from the last sign-in: how groups are re-checked (oidc.py).
+    oidc_refresh_token: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
@@ -176,6 +183,21 @@ class ConsoleSession(db.Model):
     # Both indexed: expired sessions are deleted by either limit (absolute, idle).
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True)
     last_used_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True)
+
+
+class OidcLogin(db.Model):
+    """A sign-in through the OpenID provider under way (migration 0011): what the browser must
+    bring back.  Deleted as it comes back, so a ``state`` is good once; only its SHA-256 is kept."""
+
+    __tablename__ = "oidc_logins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    nonce: Mapped[str] = mapped_column(String(64), nullable=False)
+    code_verifier: Mapped[str] = mapped_column(String(128), nullable=False)
+    #: Where the console goes after the sign-in (a local path, checked when it was asked for).
+    next_path: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True)
 
 
 class AuditEvent(db.Model):

@@ -15,8 +15,8 @@ import jwt
 from ...core.policy import CredentialKind, Principal
 from ...store import queries
 from ..unit_of_work import UnitOfWork
-from .directory import DirectoryAccounts
 from .identity import BearerTokenPresented, Identity
+from .standing import AccountStanding
 
 USER_ID_CLAIM = "uid"
 VERSION_CLAIM = "cv"
@@ -30,8 +30,8 @@ def claims_for(identity: Identity) -> dict:
 
 
 class BearerTokenVerifier:
-    def __init__(self, directory: DirectoryAccounts):
-        self.directory = directory  # a directory user's groups, re-read once they age out
+    def __init__(self, standing: AccountStanding):
+        self.standing = standing  # a directory or OIDC person's groups, asked again once they age out
 
     kind = "api_token"
     throttled = False
@@ -58,8 +58,8 @@ class BearerTokenVerifier:
         if (user is None or not user.is_active or user.name != claims.get("sub")
                 or user.credential_version != version):
             return None
-        standing = self.directory.standing(uow, user)
-        if standing is None:  # a directory user whose groups aged out and cannot be re-read
+        standing = self.standing.of(uow, user)
+        if standing is None:  # groups aged out and their source no longer vouches
             return None
         principal = Principal(user.name, standing[0], credential=root, groups=standing[1])
         return Identity(principal, self.kind, user.id, user.credential_version)

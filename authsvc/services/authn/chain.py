@@ -21,24 +21,31 @@ from .bearer import BearerTokenVerifier
 from .cache import VerifiedCredentialCache
 from .directory import DirectoryAccounts
 from .identity import ANONYMOUS_IDENTITY, Credential, Identity
+from .oidc import OidcAccounts
 from .password import PasswordVerifier
 from .personal_token import PersonalTokenVerifier
 from .refresh import RefreshTokenVerifier
 from .robot import RobotVerifier
+from .standing import AccountStanding
 
 
 class Authenticator:
     """Turns a presented credential into an :class:`Identity`, or refuses with one message."""
 
-    def __init__(self, cache: VerifiedCredentialCache, directory: DirectoryAccounts):
+    def __init__(self, cache: VerifiedCredentialCache, directory: DirectoryAccounts, oidc: OidcAccounts):
         self.cache = cache
         #: Directory accounts (LDAP / AD): their passwords and, for every credential, their groups.
         self.directory = directory
+        #: People from the OpenID provider: they sign in through the console (oidc_login.py) and
+        #: present stand-in credentials only; their groups are asked of the provider again.
+        self.oidc = oidc
+        #: Who the owner of a stand-in credential is now, whatever the account's source.
+        self.standing = AccountStanding(directory, oidc)
         self.password = PasswordVerifier(cache, directory)
         # Order matters only among verifiers that accept the same shape: robots and personal
         # tokens are recognised before a name and secret is taken for a password.
-        self.verifiers = (RobotVerifier(), PersonalTokenVerifier(directory), RefreshTokenVerifier(directory),
-                          BearerTokenVerifier(directory), self.password)
+        self.verifiers = (RobotVerifier(), PersonalTokenVerifier(self.standing), RefreshTokenVerifier(self.standing),
+                          BearerTokenVerifier(self.standing), self.password)
 
     def authenticate(self, uow: UnitOfWork, credential: Credential | None) -> Identity:
         """The identity behind ``credential`` (anonymous for None); :class:`Unauthorized` if it is
@@ -55,14 +62,14 @@ class Authenticator:
             raise Unauthorized()
         return identity
 
-    def refuse(self, uow: UnitOfWork, claimed: str, **details) -> None:
+    def refuse(self, uow: UnitOfWork, claimed: str, *, answer: Unauthorized | None = None, **details) -> None:
         """Refuse a credential the chain accepted but the caller's purpose does not (a console
         sign-in with a personal token): audited like any failed login, with the same answer.
 
         What the verifier wrote first (a personal token's last use) is a lasting write: the early
         write commits it first (``UnitOfWork.write_now``), as the token was genuinely used."""
         _record_failure(uow, claimed, counted=False, **details)
-        raise Unauthorized()
+        raise answer or Unauthorized()
 
     def require_current_password(self, uow: UnitOfWork, user_name: str, password: str | None) -> None:
         """Refuse (403) unless ``password`` is the user's current one; throttled and audited like a

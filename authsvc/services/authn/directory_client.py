@@ -20,7 +20,6 @@ import os
 import queue
 import re
 import ssl
-import stat
 import time
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ from ldap3.utils.dn import escape_rdn
 
 from ...settings import Settings, SettingsError
 from ..errors import ServiceError
+from .secret_file import read_secret_file
 
 log = logging.getLogger("authsvc")
 
@@ -90,20 +90,7 @@ class DirectoryEntry:
 
 def _read_bind_password(settings: Settings) -> str:
     path = settings.ldap_bind_password_file
-    if not path:
-        return settings.ldap_bind_password
-    try:
-        info = os.stat(path)
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            raise SettingsError(f"setting 'ldap_bind_password_file': {path} is readable by others "
-                                f"(mode {stat.S_IMODE(info.st_mode):o}); chmod 600 it")
-        with open(path, encoding="utf-8") as fh:
-            password = fh.read().strip()
-    except OSError as exc:
-        raise SettingsError(f"setting 'ldap_bind_password_file': cannot read {path}: {exc.strerror}") from None
-    if not password:
-        raise SettingsError(f"setting 'ldap_bind_password_file': {path} is empty")
-    return password
+    return read_secret_file("ldap_bind_password_file", path) if path else settings.ldap_bind_password
 
 
 def _server(settings: Settings) -> Server:

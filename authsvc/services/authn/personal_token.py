@@ -17,9 +17,9 @@ from ...core.policy import CredentialKind, Principal
 from ...store import queries
 from ...store.models import PersonalToken, utcnow
 from ..unit_of_work import UnitOfWork
-from .directory import DirectoryAccounts
 from .identity import Identity, NameAndSecret
 from .password import storable
+from .standing import AccountStanding
 
 #: Writing last-use on every request would put a write on the hot path; once a minute is enough
 #: (the refresh-token verifier uses the same resolution).
@@ -28,8 +28,8 @@ _tokens = PersonalToken.__table__
 
 
 class PersonalTokenVerifier:
-    def __init__(self, directory: DirectoryAccounts):
-        self.directory = directory  # a directory user's groups, re-read once they age out
+    def __init__(self, standing: AccountStanding):
+        self.standing = standing  # a directory or OIDC person's groups, asked again once they age out
 
     kind = "personal_token"
     throttled = False
@@ -48,8 +48,8 @@ class PersonalTokenVerifier:
                 or row.token_version != row.credential_version
                 or (row.expires_at is not None and row.expires_at <= now)):
             return None
-        standing = self.directory.standing(uow, row)
-        if standing is None:  # a directory user whose groups aged out and cannot be re-read
+        standing = self.standing.of(uow, row)
+        if standing is None:  # groups aged out and their source no longer vouches
             return None
         if row.last_used_at is None or now - row.last_used_at >= LAST_USE_RESOLUTION:
             with uow.lasting() as connection:  # a console sign-in refusing the token keeps the stamp

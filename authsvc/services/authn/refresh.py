@@ -21,16 +21,16 @@ from ...core.policy import CredentialKind, Principal
 from ...store import queries
 from ...store.models import RefreshToken, utcnow
 from ..unit_of_work import UnitOfWork
-from .directory import DirectoryAccounts
 from .identity import Identity, RefreshTokenPresented
 from .personal_token import LAST_USE_RESOLUTION
+from .standing import AccountStanding
 
 _tokens = RefreshToken.__table__
 
 
 class RefreshTokenVerifier:
-    def __init__(self, directory: DirectoryAccounts):
-        self.directory = directory  # a directory user's groups, re-read once they age out
+    def __init__(self, standing: AccountStanding):
+        self.standing = standing  # a directory or OIDC person's groups, asked again once they age out
 
     kind = "refresh_token"
     throttled = False
@@ -50,8 +50,8 @@ class RefreshTokenVerifier:
         if (user is None or not user.is_active or user.token_version != user.credential_version
                 or (lifetime and user.token_created_at + lifetime < now)):
             return None
-        standing = self.directory.standing(uow, user)
-        if standing is None:  # a directory user whose groups aged out and cannot be re-read
+        standing = self.standing.of(uow, user)
+        if standing is None:  # groups aged out and their source no longer vouches
             return None
         # Stamped only once the token is accepted: a refused one leaves no trace but the refusal's.
         if user.last_used_at is None or now - user.last_used_at >= LAST_USE_RESOLUTION:

@@ -63,9 +63,9 @@ def identity_of(uow: UnitOfWork, row) -> Identity | None:
     or (a directory user) its groups aged out and cannot be read again."""
     if not row.is_active:
         return None
-    # A directory user's groups (and the admin group) as for any stand-in credential: never older
-    # than credential_cache_ttl, re-read when older, and the session ends if they cannot be.
-    standing = uow.context.authenticator.directory.standing(uow, row)
+    # A directory or OIDC person's groups (and the admin group) as for any stand-in credential: never
+    # older than credential_cache_ttl, asked again when older, and the session ends if they cannot be.
+    standing = uow.context.authenticator.standing.of(uow, row)
     if standing is None:
         return None
     principal = Principal(row.name, standing[0], credential=CredentialKind.PASSWORD, groups=standing[1])

@@ -30,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 from ...services.errors import ServiceError
 from ...settings import Settings
 from ...store.models import db
-from . import account, admin, members, projects, robots, session
+from . import account, admin, members, oidc, projects, robots, session
 from .pages import page
 
 log = logging.getLogger("authsvc")
@@ -44,7 +44,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 #: Pages anyone may open: ``/`` (which sends them on), the sign-in form, the stylesheet and script.
-PUBLIC_ENDPOINTS = frozenset({"console.index", "console.login", "console.static"})
+PUBLIC_ENDPOINTS = frozenset({"console.index", "console.login", "console.static", "console.oidc_start",
+                              "console.oidc_callback"})
 
 csrf = CSRFProtect()
 
@@ -129,6 +130,7 @@ def create_blueprint() -> Blueprint:
 
     _register_errors(blueprint)
     session.register(blueprint)
+    oidc.register(blueprint)
     projects.register(blueprint)
     members.register(blueprint)
     robots.register(blueprint)

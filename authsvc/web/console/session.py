@@ -161,6 +161,12 @@ def sign_out() -> None:
     session.clear()
 
 
+def provider_name() -> str | None:
+    """The OpenID provider's name for the sign-in page's button (web/console/oidc.py), or None."""
+    accounts = unit().context.authenticator.oidc
+    return accounts.name if accounts.enabled else None
+
+
 def require_sign_in():
     """Before every console page but the public ones: the signed-in person, or a redirect to the
     sign-in page that comes back here (only to a local path) afterwards."""
@@ -177,17 +183,19 @@ def register(bp: Blueprint) -> None:
         if request.method == "GET":
             if current() is not None:
                 return redirect(target or url_for("console.projects"))
-            return page("login.html", next=target)
+            return page("login.html", next=target, provider=provider_name())
         name = form_text("username", 200).strip()
         password = form_text("password", 4096)
         try:
             identity = sessions.sign_in(unit(), name, password)
         except Throttled as exc:
-            response = page("login.html", status=429, error=THROTTLED, next=target, username=name)
+            response = page("login.html", status=429, error=THROTTLED, next=target, username=name,
+                            provider=provider_name())
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
         except Unauthorized:
-            return page("login.html", status=401, error=INVALID, next=target, username=name)
+            return page("login.html", status=401, error=INVALID, next=target, username=name,
+                        provider=provider_name())
         open_for(identity)
         return redirect(target or url_for("console.projects"), 303)
 
