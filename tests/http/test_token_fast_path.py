@@ -21,8 +21,8 @@ from prometheus_client import REGISTRY
 from werkzeug.test import EnvironBuilder
 
 from authsvc.core.policy import OPERATOR
-from authsvc.signing import jwt as signing_jwt
 from authsvc.services.credentials import personal_tokens, robots
+from authsvc.signing import jwt as signing_jwt
 from authsvc.store.models import AuditEvent, User, db
 from authsvc.web.fast_token import FastTokenPath
 from tests.support.http import basic, basic_header

@@ -118,7 +118,9 @@ class OidcAccounts:
         return Identity(principal, KIND, user.id, user.credential_version)
 
     def _check_allowed(self, email: str | None, verified, groups: frozenset[str]) -> None:
-        if self.allowed_domains and not (email and verified is not False
+        # Only a verified address counts (email_verified true): where people may set their own
+        # e-mail at the provider, an unverified one would let anyone claim the company's domain.
+        if self.allowed_domains and not (email and verified is True
                                          and email.rpartition("@")[2] in self.allowed_domains):
             raise SignInRefused("e-mail domain not allowed", f"Your account at {self.name} may not sign in here "
                                 "(its e-mail address is not in an allowed domain).")
@@ -173,25 +175,46 @@ class OidcAccounts:
     def _groups_again(self, uow: UnitOfWork, user_id: int) -> frozenset[str] | None:
         """The person's groups from the provider now, stored with the time; None (and the refresh
         token dropped, so nothing asks again) when the provider no longer vouches for them."""
-        refresh_token = uow.session.execute(select(User.oidc_refresh_token).where(User.id == user_id)).scalar()
-        if not refresh_token:
+        row = uow.session.execute(select(User.oidc_refresh_token, User.oidc_subject)
+                                  .where(User.id == user_id)).first()
+        if row is None or not row.oidc_refresh_token:
             return None
         try:
-            answer = self.provider.refresh(refresh_token)
-            claims = self.provider.userinfo(answer["access_token"])
-            groups = self.groups_from(claims)
+            answer = self.provider.refresh(row.oidc_refresh_token)
+            groups = self.groups_from(self._claims_after_refresh(answer, row.oidc_subject))
             if self.allowed_groups and not groups & self.allowed_groups:
-                raise SignInRefused("in no allowed group", "")
+                raise ProviderRefused("in no allowed group any more")
         except ProviderRefused:
             with uow.lasting() as connection:
-                connection.execute(update(_users).where(_users.c.id == user_id).values(
-                    oidc_refresh_token=None, groups_read_at=None))
-            return None
+                # Only the refresh token this request used: if another request (another worker)
+                # refreshed first and the provider rotated the token, that one stays and counts.
+                dropped = connection.execute(update(_users).where(
+                    _users.c.id == user_id, _users.c.oidc_refresh_token == row.oidc_refresh_token)
+                    .values(oidc_refresh_token=None, groups_read_at=None)).rowcount
+                if dropped:
+                    return None
+                again = connection.execute(select(_users.c.directory_groups, _users.c.groups_read_at)
+                                           .where(_users.c.id == user_id)).first()
+            fresh = again is not None and again.groups_read_at is not None and again.groups_read_at + dt.timedelta(
+                seconds=uow.settings.credential_cache_ttl) > utcnow()
+            return parse_groups(again.directory_groups) if fresh else None
         with uow.lasting() as connection:
             connection.execute(update(_users).where(_users.c.id == user_id).values(
                 directory_groups="\n".join(sorted(groups)), groups_read_at=utcnow(),
-                oidc_refresh_token=answer.get("refresh_token") or refresh_token))
+                oidc_refresh_token=answer.get("refresh_token") or row.oidc_refresh_token))
         return groups
+
+    def _claims_after_refresh(self, answer: dict, subject: str | None) -> dict:
+        """The person's claims now: the refresh's new ID token (Entra ID puts groups only there)
+        merged over userinfo (where others put them); both must be about the bound subject."""
+        claims = {}
+        if isinstance(answer.get("id_token"), str):
+            claims = self.provider.verify_id_token(answer["id_token"], nonce=None)
+        if isinstance(self.provider.metadata().get("userinfo_endpoint"), str):
+            claims = {**self.provider.userinfo(answer["access_token"]), **claims}
+        if not claims or f"{self.issuer} {claims.get('sub')}" != subject:
+            raise ProviderRefused("the refreshed claims are about another subject")
+        return claims
 
 
 def _taken_message(provider: str, name: str) -> str:

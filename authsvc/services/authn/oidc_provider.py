@@ -154,8 +154,11 @@ class OidcProvider:
 
     def authorization_url(self, *, state: str, nonce: str, code_verifier: str) -> str:
         """Where the browser goes to sign in (authorization code, PKCE S256, state and nonce)."""
+        # access_type=offline: Google hands out a refresh token only when asked so; every other
+        # provider ignores a parameter it does not know (RFC 6749, 3.1).
         url, _ = self._client().create_authorization_url(self.metadata()["authorization_endpoint"], state=state,
-                                                         nonce=nonce, code_verifier=code_verifier)
+                                                         nonce=nonce, code_verifier=code_verifier,
+                                                         access_type="offline")
         return url
 
     def exchange(self, code: str, code_verifier: str) -> dict:
@@ -231,7 +234,7 @@ class OidcProvider:
         except (JoseError, ValueError) as exc:
             raise ProviderRefused(f"the ID token's signature does not verify ({type(exc).__name__})") from None
         now = int(now if now is not None else time.time())
-        expected = {"iss": {"essential": True, "value": self.issuer},
+        expected = {"iss": {"essential": True, "values": _issuer_spellings(self.issuer)},
                     "aud": {"essential": True, "value": self.client_id},
                     "sub": {"essential": True}, "exp": {"essential": True}, "iat": {"essential": True}}
         if nonce is not None:
@@ -253,6 +256,14 @@ class OidcProvider:
         if not isinstance(claims["sub"], str) or not 0 < len(claims["sub"]) <= 255:
             raise ProviderRefused("the ID token's subject is not a string of at most 255 characters")
         return claims
+
+
+def _issuer_spellings(issuer: str) -> list[str]:
+    """The ``iss`` values an ID token of ``issuer`` may carry: exactly the issuer -- and for
+    Google, which documents both, also its name without the scheme."""
+    if issuer == "https://accounts.google.com":
+        return [issuer, "accounts.google.com"]
+    return [issuer]
 
 
 def _has_kid(keys: KeySet, kid: str) -> bool:
