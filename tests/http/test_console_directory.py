@@ -67,3 +67,40 @@ def test_the_console_refuses_a_directory_persons_name_and_shows_warnings(tmp_pat
         made = root.post("/admin/users/new", {"name": "grace", "password": "grace-pass-12", "repeat": "grace-pass-12"})
         assert made.status_code == 303
         assert "Warning: not checked against the directory" in root.text(made.headers["Location"])
+
+
+def test_the_members_tab_shows_what_the_directory_says_of_a_group_added_there(tmp_path, slapd):
+    """The Groups section's add form asks the directory, through the same service as the CLI:
+    a group it has is added quietly, a missing one (a typo) with the warning beside the success,
+    and without a service account, or with the directory down, with the warning that it could not
+    be checked."""
+    (tmp_path / "search").mkdir()
+    with served(tmp_path / "search", **slapd.settings()) as console:
+        alice = Browser(console, "alice")
+        assert alice.post("/projects/priv/groups", {"group": "payments-dev", "role": "developer"}).status_code == 303
+        page = alice.text("/projects/priv/members")
+        assert "Group payments-dev is now a member of priv as developer." in page and "Warning:" not in page
+        assert alice.post("/projects/priv/groups", {"group": "payments-devs", "role": "guest"}).status_code == 303
+        page = alice.text("/projects/priv/members")
+        assert "Group payments-devs is now a member of priv as guest." in page
+        assert ('<p class="flash flash-warning" role="status">Warning: the directory has no group '
+                "&#39;payments-devs&#39; under ou=groups,dc=example,dc=org; added anyway") in page
+    (tmp_path / "bind").mkdir()
+    as_user = {"ldap_bind_dn": "", "ldap_bind_password": "", "ldap_user_dn_template": "uid={name},ou=people,dc=example,dc=org"}
+    with served(tmp_path / "bind", **slapd.settings(**as_user)) as console:
+        alice = Browser(console, "alice")
+        assert alice.post("/projects/priv/groups", {"group": "payments-dev", "role": "developer"}).status_code == 303
+        page = alice.text("/projects/priv/members")
+        assert "Group payments-dev is now a member of priv as developer." in page
+        assert "Warning: not checked: without a service account (ldap_bind_dn) the directory cannot be asked" in page
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"ldap://127.0.0.1:{sock.getsockname()[1]}"
+    (tmp_path / "down").mkdir()
+    with served(tmp_path / "down", **slapd.settings(ldap_url=dead)) as console:
+        alice = Browser(console, "alice")  # a local account: signs in while the directory is down
+        assert alice.post("/projects/priv/groups", {"group": "payments-dev", "role": "developer"}).status_code == 303
+        page = alice.text("/projects/priv/members")
+        assert "Group payments-dev is now a member of priv as developer." in page
+        assert "Warning: not checked: the directory did not answer whether it has group &#39;payments-dev&#39;" in page

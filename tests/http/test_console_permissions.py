@@ -1,5 +1,6 @@
 """The console allows exactly what the REST API allows: every console form, for every kind of
-person in the seed, answers the status the matching API call answers (success, 403, 404, 409).
+person in the seed, answers the status the matching API call answers (success, 403, 404, 409) --
+the people's and the groups' member forms alike.
 
 Each person runs the same sequence of changes against two fresh copies of the seed -- one through
 the console, one through the API, both logged in with the password -- so each step meets the same
@@ -33,6 +34,18 @@ STEPS = [
     ("/projects/priv/members/alice/role", {"role": "guest"},
      "PATCH", "/api/v1/projects/priv/members/alice", {"role": "guest"}),
     ("/projects/priv/members/carol/remove", {}, "DELETE", "/api/v1/projects/priv/members/carol", None),
+    ("/projects/priv/groups", {"group": "payments-dev", "role": "developer"},
+     "POST", "/api/v1/projects/priv/groups", {"group": "payments-dev", "role": "developer"}),
+    ("/projects/priv/groups", {"group": "Payments-Dev", "role": "guest"},
+     "POST", "/api/v1/projects/priv/groups", {"group": "Payments-Dev", "role": "guest"}),
+    ("/projects/pub/groups", {"group": "ops", "role": "guest"},
+     "POST", "/api/v1/projects/pub/groups", {"group": "ops", "role": "guest"}),
+    ("/projects/priv/groups/role", {"group": "payments-dev", "role": "maintainer"},
+     "PATCH", "/api/v1/projects/priv/groups/payments-dev", {"role": "maintainer"}),
+    ("/projects/priv/groups/remove", {"group": "payments-dev"},
+     "DELETE", "/api/v1/projects/priv/groups/payments-dev", None),
+    ("/projects/priv/groups/remove", {"group": "payments-dev"},
+     "DELETE", "/api/v1/projects/priv/groups/payments-dev", None),
     ("/projects/priv/robots", {"name": "ci", "pull": "on", "expires_in_days": "30"},
      "POST", "/api/v1/projects/priv/robots", {"name": "ci", "actions": ["pull"], "expires_at": EXPIRES}),
     ("/projects/pub/robots/seeded/disable", {}, "PATCH", "/api/v1/projects/pub/robots/seeded", {"disabled": True}),
@@ -85,14 +98,14 @@ def test_a_guest_sees_the_members_but_no_controls(tmp_path):
         carol = Browser(console, "carol")
         page = carol.get("/projects/priv/members").get_data(as_text=True)
         assert "bob" in page and "developer" in page
-        for control in ("Add member", "Change role", ">Remove<", "Role for"):
+        for control in ("Add member", "Add group", "Change role", ">Remove<", "Role for"):
             assert control not in page
         tabs = carol.get("/projects/priv").get_data(as_text=True)
         assert ">Members<" in tabs and ">Robots<" not in tabs and ">Settings<" not in tabs
         assert carol.get("/projects/priv/robots").status_code == 403
         assert carol.get("/projects/priv/settings").status_code == 403
         alice = Browser(console, "alice").get("/projects/priv/members").get_data(as_text=True)
-        for control in ("Add member", "Change role", ">Remove<", "Role for bob"):
+        for control in ("Add member", "Add group", "Change role", ">Remove<", "Role for bob"):
             assert control in alice
 
 
@@ -105,7 +118,7 @@ def test_a_hidden_project_is_a_404_on_every_page_and_form(tmp_path):
             assert response.status_code == 404 and "priv" not in response.get_data(as_text=True)
         missing = erin.get("/projects/no-such-project")
         assert missing.status_code == 404
-        for path, form, *_ in STEPS[:12]:
+        for path, form, *_ in STEPS:
             if "/priv/" in path:
                 assert erin.post(path, form).status_code == 404
         listing = erin.get("/projects").get_data(as_text=True)

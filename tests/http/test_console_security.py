@@ -11,15 +11,16 @@ import pytest
 
 from authsvc.core.policy import OPERATOR
 from authsvc.services import inventory
-from authsvc.services.access import accounts
+from authsvc.services.access import accounts, project_groups
 from authsvc.services.credentials import robots
-from authsvc.store.models import AuditEvent, Membership, Project, Robot, User, db
+from authsvc.store.models import AuditEvent, GroupMembership, Membership, Project, Robot, User, db
 from tests.http.conftest import served
 from tests.support.console import Browser
 from tests.support.http import basic_header
 from tests.support.units import call
 
 ROBOT = "seeded"
+GROUP = "payments-dev"
 
 
 @pytest.fixture
@@ -27,6 +28,7 @@ def console(tmp_path):
     with served(tmp_path, registry_host="registry.test:5000", notification_secret="s" * 32) as application:
         with application.app_context():
             call(robots.create, OPERATOR, "priv", ROBOT, actions="pull", never_expires=True)
+            call(project_groups.add_group_member, OPERATOR, "priv", GROUP, "developer")
             call(personal_tokens_create, "root")
             db.session.remove()
         yield application
@@ -44,6 +46,7 @@ def state(app) -> tuple:
             sorted((u.name, u.is_admin, u.is_active, u.credential_version) for u in db.session.query(User)),
             sorted((p.name, p.is_public) for p in db.session.query(Project)),
             sorted((m.project_id, m.user_id, str(m.role)) for m in db.session.query(Membership)),
+            sorted((g.project_id, g.group_name, str(g.role)) for g in db.session.query(GroupMembership)),
             sorted((r.name, r.disabled, r.secret_hash) for r in db.session.query(Robot)),
             db.session.query(AuditEvent).filter(AuditEvent.action != "login.failure").count(),
         )
@@ -60,6 +63,9 @@ FORMS = [
     ("/projects/priv/members", {"user": "erin", "role": "developer"}),
     ("/projects/priv/members/bob/role", {"role": "maintainer"}),
     ("/projects/priv/members/bob/remove", {}),
+    ("/projects/priv/groups", {"group": "ops", "role": "developer"}),
+    ("/projects/priv/groups/role", {"group": GROUP, "role": "maintainer"}),
+    ("/projects/priv/groups/remove", {"group": GROUP}),
     ("/projects/priv/robots", {"name": "ci", "pull": "on", "expires_in_days": "30"}),
     (f"/projects/priv/robots/{ROBOT}/disable", {}),
     (f"/projects/priv/robots/{ROBOT}/enable", {}),

@@ -1,10 +1,11 @@
 """Every screen of the console, with data behind it: for the accessibility test and the screenshots.
 
 :func:`seed` fills a running stack the way a small team's registry looks after a week: an
-administrator, three people in a private project with three roles, a public project, images pushed
-through the real registry (and listed through its notifications), a robot, a personal access token
-and a ``docker login``.  :data:`SCREENS` lists every screen of the console and how to reach it; a
-screen that is the answer to a form (a robot's once-shown secret) is reached by filling that form.
+administrator, three people in a private project with three roles (and a directory group as a
+member), a public project, images pushed through the real registry (and listed through its
+notifications), a robot, a personal access token and a ``docker login``.  :data:`SCREENS` lists
+every screen of the console and how to reach it; a screen that is the answer to a form (a robot's
+once-shown secret) is reached by filling that form.
 
 The accessibility test visits every screen at two widths; ``screenshots.py`` photographs them.
 """
@@ -26,7 +27,7 @@ from .browser import ConsoleTab
 class Tour:
     admin: User
     developer: User
-    project: str   # private: the developer, a guest and a maintainer are members
+    project: str   # private: the developer, a guest, a maintainer and a group are members
     public: str
     repository: str
     unique: Callable[[str], str]
@@ -49,6 +50,8 @@ def seed(stack: Stack, unique: Callable[[str], str] | None = None, *, deadline_s
     stack.authsvc("project", "create", public, "--public", "--owner", admin.name)
     for member, role in ((alice, "developer"), (bob, "guest"), (carol, "maintainer")):
         stack.member_add(project, member, role)
+    # A group member too, so that the Members screens show the Groups table (and its controls).
+    stack.authsvc("member", "add-group", project, "frontend-team", "--role", "developer")
     pushed = [stack.push_image(project, "frontend", alice, "v1.0"), stack.push_image(project, "frontend", alice, "v1.1"),
               stack.push_image(project, "api", carol, "2025-06"), stack.push_image(public, "debian", admin, "12")]
     stack.authsvc("robot", "create", project, "deploy", "--actions", "pull", "--expires-in", "90d")
