@@ -72,8 +72,11 @@ def _ready(issuer: str) -> bool:
 
 
 @contextmanager
-def running_provider(directory: Path, *, require_nonce: bool = True):
-    """Start ``oidc-provider-mock`` on a free loopback port, wait until its discovery answers."""
+def running_provider(directory: Path, *, require_nonce: bool = True, require_registration: bool = False):
+    """Start ``oidc-provider-mock`` on a free loopback port, wait until its discovery answers.
+
+    ``require_registration``: only clients registered at it are known (any other client id is
+    refused, as a real provider refuses an unregistered one)."""
     for _attempt in range(3):
         port = free_port()
         issuer = f"http://127.0.0.1:{port}"
@@ -81,6 +84,8 @@ def running_provider(directory: Path, *, require_nonce: bool = True):
         args = [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port)]
         if require_nonce:
             args += ["--require-nonce", "true"]
+        if require_registration:
+            args += ["--require-registration", "true"]
         with open(log, "wb") as out:
             process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
                                        env={**os.environ, "NO_COLOR": "1"})

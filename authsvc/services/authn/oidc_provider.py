@@ -76,7 +76,8 @@ class OidcProvider:
         ca = settings.oidc_ca_file
         if ca and not os.access(ca, os.R_OK):
             raise SettingsError(f"setting 'oidc_ca_file': cannot read {ca}")
-        self._verify = ca or True
+        #: What certificates the provider's must chain to (requests' ``verify``).
+        self.tls_verify = ca or True
         self._lock = threading.Lock()
         self._metadata: tuple[float, dict] | None = None
         self._keys: tuple[float, KeySet] | None = None
@@ -89,7 +90,7 @@ class OidcProvider:
         http = self._http
         if http is None or http[0] != os.getpid():
             session = requests.Session()
-            session.verify = self._verify
+            session.verify = self.tls_verify
             http = self._http = (os.getpid(), session)
         return http[1]
 
@@ -109,7 +110,7 @@ class OidcProvider:
         session = OAuth2Session(self.client_id, self._secret, scope=self.scope, redirect_uri=self.redirect_uri,
                                 token_endpoint_auth_method="client_secret_basic", code_challenge_method="S256",
                                 **extra)
-        session.verify = self._verify
+        session.verify = self.tls_verify
         return session
 
     def metadata(self) -> dict:

@@ -34,6 +34,7 @@ from ...signing.rotation import EXPIRY_WARNING_DAYS
 from . import registry_probe
 from .diagnostic_checks import FAIL, OK, SKIP, WARN, Check, certificates_in, missing_from
 from .diagnostics_directory import directory_checks
+from .diagnostics_oidc import oidc_checks
 from .key_mounts import judge_key_mode, read_only_mount
 
 #: The ``sub`` of the test token; it carries no access, so it can do nothing if it leaked.
@@ -75,6 +76,7 @@ def run_checks(*, environ: Mapping[str, str] | None = None, registry_url: str | 
     out += _key_checks(s, state, now)
     out += _bundle_checks(s, state)
     out += directory_checks(s)
+    out += oidc_checks(s)
     if registry_url:
         out += _registry_checks(registry_url, state, service, timeout, ca_file)
     if registry_config:
