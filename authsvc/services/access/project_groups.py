@@ -23,8 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ...core.policy import Permission, Principal, Role, may_see_members
-from ...store.models import GROUP_NAME_MAX, GroupMembership, Project
+from ...store.models import GROUP_NAME_MAX, OIDC_SOURCE, GroupMembership, Project, User
 from .. import audit
+from ..authn.directory import parse_groups
 from ..authn.directory_client import DirectoryUnavailable
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..unit_of_work import UnitOfWork
@@ -99,9 +100,14 @@ def add_group_member(uow: UnitOfWork, actor: Principal, name: str, group: str, r
 
 
 def _directory_warning(uow: UnitOfWork, group: str) -> str | None:
-    """Why the group may give nobody access, or None when the directory has it."""
+    """Why the group may give nobody access, or None when the directory has it (or, for a
+    provider's group, when someone who signed in through the provider was in it)."""
     directory = uow.context.authenticator.directory
+    oidc = uow.context.authenticator.oidc
     base = uow.settings.ldap_group_base_dn
+    prefix = uow.settings.oidc_groups_prefix.lower()
+    if oidc.enabled and (not directory.enabled or (prefix and group.startswith(prefix))):
+        return _provider_warning(uow, group, oidc.name)
     if not directory.enabled:
         return "no directory is configured (ldap_url): a group gives access only to directory accounts"
     if not base:
@@ -117,6 +123,17 @@ def _directory_warning(uow: UnitOfWork, group: str) -> str | None:
         return None
     return (f"the directory has no group {group!r} under {base}; added anyway (it counts once the "
             "directory has such a group): check the spelling")
+
+
+def _provider_warning(uow: UnitOfWork, group: str, provider: str) -> str | None:
+    """A provider has no API to ask for its groups: the groups seen at its people's sign-ins are
+    what we know.  None if anyone signed in with this group; a warning otherwise."""
+    candidates = uow.session.execute(select(User.directory_groups).where(
+        User.source == OIDC_SOURCE, User.directory_groups.contains(group, autoescape=True)).limit(50)).scalars()
+    if any(group in parse_groups(groups) for groups in candidates):  # contains() also finds "x-team" for "team"
+        return None
+    return (f"nobody who signed in through {provider} has been in group {group!r} so far; added anyway "
+            "(it counts once the provider puts people in it): check the spelling")
 
 
 def _existing(uow: UnitOfWork, actor: Principal, name: str, group: str) -> GroupMembership:

@@ -21,7 +21,7 @@ from ...core.names import InvalidName, check_user_name
 from ...core.policy import CredentialKind, Principal
 from ...core.text import storable_copy
 from ...store import queries
-from ...store.models import DIRECTORY_SOURCE, User
+from ...store.models import DIRECTORY_SOURCE, LOCAL_SOURCE, User
 from ..unit_of_work import UnitOfWork
 from . import throttle
 from .cache import VerifiedCredentialCache
@@ -138,7 +138,8 @@ class PasswordVerifier:
                 throttle.clear(uow, name)
             return identity
         key = self.cache.key(name, password)
-        if user is None or user.source == DIRECTORY_SOURCE:  # no directory configured: no password works
+        if user is None or user.source != LOCAL_SOURCE:  # a directory (none configured) or OIDC person
+            # has no password here at all: refused at the cost of a refusal, never a bcrypt of "!oidc"
             uow.before_slow_work()
             self.refusal.pad(uow, password, None)
             metrics.password_checked(None)
