@@ -52,6 +52,8 @@ def validate_oidc(s, bad) -> None:
     """The provider settings, when ``oidc_issuer`` is set (the secret file is read, and its mode
     checked, as the provider client is made; discovery and keys by ``authsvc doctor``)."""
     issuer = urlsplit(s.oidc_issuer)
+    if len(s.oidc_issuer) > 250:
+        raise bad("oidc_issuer", "must be at most 250 characters")
     if issuer.scheme not in ("https", "http") or not issuer.hostname or issuer.query or issuer.fragment:
         raise bad("oidc_issuer", "must be the provider's https:// issuer URL, without a query or fragment")
     if issuer.scheme == "http" and not s.oidc_allow_http:
