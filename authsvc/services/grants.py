@@ -78,7 +78,8 @@ def issue_token(uow: UnitOfWork, request: TokenRequest) -> TokenGrant:
     outcome = metrics.token_decided(scopes, granted)
     issued = uow.signer.issue(subject=principal.subject, audience=service,
                               access=[scope.to_access() for scope in granted],
-                              extra_claims=claims_for(identity) if for_api and identity.user_id else None)
+                              extra_claims=claims_for(identity) if for_api and identity.user_id else None,
+                              not_after=identity.not_after)
     if settings.audit_token_grants:
         audit.record_grant(uow, principal, service, requested=[str(s) for s in scopes],
                            granted=[str(s) for s in granted], client=request.client_id[:64])

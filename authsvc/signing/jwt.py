@@ -75,11 +75,12 @@ class TokenSigner:
             self._verification_keys.setdefault(kid, public_key)
 
     def issue(self, *, subject: str, audience: str, access: list[dict], now: dt.datetime | None = None,
-              extra_claims: dict | None = None) -> IssuedToken:
+              extra_claims: dict | None = None, not_after: int | None = None) -> IssuedToken:
         """A signed token; ``extra_claims`` (never a registry token's: the REST API's own binding
-        of a token to one account) are added beside the standard ones."""
+        of a token to one account) are added beside the standard ones.  ``not_after`` caps its
+        ``exp`` (the credential it was issued for expires then); such a token is never reused."""
         reuse_key = None
-        if self.reuse_seconds and now is None:
+        if self.reuse_seconds and now is None and not_after is None:
             issued = int(time.time())
             reuse_key = (subject, audience, json.dumps(access, separators=(",", ":")),
                          tuple(sorted(extra_claims.items())) if extra_claims else ())
@@ -96,7 +97,7 @@ class TokenSigner:
             "aud": audience,
             "iat": issued,
             "nbf": issued - CLOCK_SKEW_SECONDS,
-            "exp": issued + self.lifetime,
+            "exp": min(issued + self.lifetime, not_after) if not_after is not None else issued + self.lifetime,
             "jti": secrets.token_urlsafe(16),
             "access": access,
         }
@@ -104,7 +105,7 @@ class TokenSigner:
             claims.update(extra_claims)
         signing_input = self._header_segment + _b64(json.dumps(claims, separators=(",", ":")).encode())
         token = (signing_input + b"." + _b64(self._sign(self._key, signing_input))).decode("ascii")
-        signed = IssuedToken(token=token, issued_at=now, expires_in=self.lifetime)
+        signed = IssuedToken(token=token, issued_at=now, expires_in=claims["exp"] - issued)
         if reuse_key is not None:
             if len(self._recent) >= REUSE_MAX_ENTRIES:
                 self._recent.clear()

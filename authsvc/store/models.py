@@ -258,6 +258,40 @@ class Robot(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
 
+class TrustedIssuer(db.Model):
+    """An OIDC issuer whose identity tokens robots may trust (migration 0012): a CI platform or a
+    Kubernetes cluster's service-account issuer.  Keys come from its discovery document's
+    ``jwks_uri``, or from ``jwks`` (a JWKS document stored here, for a cluster whose issuer
+    cannot be reached); tokens must carry ``audience``."""
+
+    __tablename__ = "trusted_issuers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    issuer: Mapped[str] = mapped_column(String(250), unique=True, nullable=False)
+    audience: Mapped[str] = mapped_column(String(200), nullable=False)
+    jwks: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(PRINCIPAL_NAME_MAX), nullable=False, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class RobotTrustPolicy(db.Model):
+    """"Identity tokens of this issuer whose claims match these conditions may act as this robot"
+    (migration 0012).  ``conditions`` is the JSON list of ``path=pattern`` strings, sorted
+    (core/claim_conditions.py); a policy never gives more than the robot's own actions."""
+
+    __tablename__ = "robot_trust_policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    robot_id: Mapped[int] = mapped_column(ForeignKey("robots.id", ondelete="CASCADE"), nullable=False, index=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("trusted_issuers.id", ondelete="RESTRICT"), nullable=False,
+                                           index=True)
+    conditions: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(PRINCIPAL_NAME_MAX), nullable=False, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class PersonalToken(db.Model):
     """A user's named, expiring token, usable as the password for docker login and the API.
 

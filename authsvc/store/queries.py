@@ -77,8 +77,8 @@ _REFRESH_OWNER = (
     .select_from(_refresh.join(_users, _refresh.c.user_id == _users.c.id))
     .where(_refresh.c.token_hash == bindparam("token_hash")))
 _ROBOT_BY_LOGIN = (
-    select(_robots.c.name, _robots.c.secret_hash, _robots.c.actions, _robots.c.disabled, _robots.c.expires_at,
-           _projects.c.name.label("project_name"))
+    select(_robots.c.id, _robots.c.name, _robots.c.secret_hash, _robots.c.actions, _robots.c.disabled,
+           _robots.c.expires_at, _projects.c.name.label("project_name"))
     .select_from(_robots.join(_projects, _robots.c.project_id == _projects.c.id))
     .where(_projects.c.name == bindparam("project"), _robots.c.name == bindparam("name")))
 _TOKEN_OWNER = (

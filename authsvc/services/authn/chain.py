@@ -21,6 +21,7 @@ from .bearer import BearerTokenVerifier
 from .cache import VerifiedCredentialCache
 from .directory import DirectoryAccounts
 from .identity import ANONYMOUS_IDENTITY, Credential, Identity
+from .identity_token import IdentityTokenVerifier
 from .oidc import OidcAccounts
 from .password import PasswordVerifier
 from .personal_token import PersonalTokenVerifier
@@ -44,8 +45,9 @@ class Authenticator:
         self.password = PasswordVerifier(cache, directory)
         # Order matters only among verifiers that accept the same shape: robots and personal
         # tokens are recognised before a name and secret is taken for a password.
-        self.verifiers = (RobotVerifier(), PersonalTokenVerifier(self.standing), RefreshTokenVerifier(self.standing),
-                          BearerTokenVerifier(self.standing), self.password)
+        # An identity token as a robot's password comes before the robot secret (same login).
+        self.verifiers = (IdentityTokenVerifier(), RobotVerifier(), PersonalTokenVerifier(self.standing),
+                          RefreshTokenVerifier(self.standing), BearerTokenVerifier(self.standing), self.password)
 
     def authenticate(self, uow: UnitOfWork, credential: Credential | None) -> Identity:
         """The identity behind ``credential`` (anonymous for None); :class:`Unauthorized` if it is

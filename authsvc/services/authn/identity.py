@@ -38,8 +38,8 @@ class Identity:
     """Who authenticated, and with what.
 
     ``kind`` is the credential this request presented (``password``, ``personal_token``,
-    ``robot``, ``refresh_token``, ``api_token``, or ``anonymous``); ``principal.credential``
-    is the root it derives from, which is what policy judges.  ``user_id`` and
+    ``robot``, ``identity_token``, ``oidc``, ``refresh_token``, ``api_token``, or ``anonymous``);
+    ``principal.credential`` is the root it derives from, which is what policy judges.  ``user_id`` and
     ``credential_version`` name the account row exactly as it was when the credential was
     checked (None for anonymous callers and robots), so that anything derived from this
     identity -- a refresh token, an API token -- dies with that row or its next password.
@@ -49,6 +49,9 @@ class Identity:
     kind: str
     user_id: int | None = None
     credential_version: int | None = None
+    #: When the presented credential itself expires (an identity token's ``exp``, in seconds since
+    #: the epoch): no token issued for it may outlive it.  None: the credential sets no such bound.
+    not_after: int | None = None
 
     @property
     def name(self) -> str:

@@ -1,0 +1,149 @@
+"""The public keys of the trusted issuers (CI platforms, Kubernetes clusters), kept per process.
+
+An issuer's keys come from the ``jwks_uri`` of its discovery document, or from the JWKS an
+administrator stored for it (a cluster whose issuer is not reachable from here).  Fetched keys
+are kept for :data:`REFRESH_SECONDS`; a token with a ``kid`` they lack makes one fetch at most
+every :data:`REFETCH_SECONDS` per issuer (so the platform may rotate its key without a restart,
+while forged ``kid`` values cannot make us hammer it).  When the issuer cannot be reached, the
+keys last fetched keep working for :data:`STALE_SECONDS` after that fetch -- a CI platform's
+short outage does not stop deployments -- and after that its tokens are refused with 503.
+
+What counts as a key is narrow: public RSA (2048 bits at least), EC and OKP keys only; a JWKS
+document over :data:`MAX_JWKS_BYTES` is refused whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, RSAKey
+
+from ..errors import ServiceError
+
+REFRESH_SECONDS = 3600
+REFETCH_SECONDS = 30
+STALE_SECONDS = 24 * 3600
+MAX_JWKS_BYTES = 64 * 1024
+MIN_RSA_BITS = 2048
+TIMEOUT_SECONDS = 5.0
+
+
+class IssuerUnavailable(ServiceError):
+    """The issuer's keys could not be read and none are kept: 503, not a refusal of the token."""
+
+    code = "UNAVAILABLE"
+    http_status = 503
+    retry_after = 5
+
+
+class UnusableKeys(ValueError):
+    """A JWKS document that holds no usable key, or is not one; the message says why."""
+
+
+def parse_jwks(text: str | bytes) -> KeySet:
+    """The usable public keys of a JWKS document; :class:`UnusableKeys` when there are none."""
+    if len(text) > MAX_JWKS_BYTES:
+        raise UnusableKeys(f"the JWKS is larger than {MAX_JWKS_BYTES // 1024} KiB")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise UnusableKeys("the JWKS is not JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise UnusableKeys('the JWKS is not a {"keys": [...]} document')
+    usable = []
+    for key in document["keys"]:
+        if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC", "OKP") or "d" in key:
+            continue
+        try:
+            imported = KeySet.import_key_set({"keys": [key]}).keys[0]
+        except (JoseError, ValueError, TypeError, KeyError):
+            continue
+        if isinstance(imported, RSAKey) and imported.raw_value.key_size < MIN_RSA_BITS:
+            continue  # too weak to trust, whatever the issuer says
+        usable.append(imported)
+    if not usable:
+        raise UnusableKeys(f"the JWKS holds no usable public key (RSA of {MIN_RSA_BITS} bits or more, EC, OKP)")
+    return KeySet(usable)
+
+
+@dataclass
+class _Kept:
+    keys: KeySet
+    fetched_at: float
+    tried_at: float
+
+
+class IssuerKeys:
+    """Every trusted issuer's keys, shared by a worker's threads."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._fetched: dict[str, _Kept] = {}
+        self._stored: dict[str, tuple[str, KeySet]] = {}
+
+    def keys_for(self, issuer: str, stored_jwks: str | None, kid: str | None) -> KeySet:
+        """The keys to check a token of ``issuer`` with (``kid``: the token's, if it names one)."""
+        if stored_jwks:
+            digest = hashlib.sha256(stored_jwks.encode()).hexdigest()
+            kept = self._stored.get(issuer)
+            if kept is None or kept[0] != digest:
+                try:
+                    kept = self._stored[issuer] = (digest, parse_jwks(stored_jwks))
+                except UnusableKeys as exc:
+                    raise IssuerUnavailable(f"the stored keys of issuer {issuer} are unusable: {exc}") from None
+            return kept[1]
+        with self._lock:
+            now = time.monotonic()
+            kept = self._fetched.get(issuer)
+            if kept is not None:
+                fresh = now - kept.fetched_at < REFRESH_SECONDS
+                known = kid is None or any(key.kid == kid for key in kept.keys)
+                if (fresh and known) or now - kept.tried_at < REFETCH_SECONDS:
+                    return kept.keys
+            try:
+                keys = _fetch(issuer)
+            except IssuerUnavailable:
+                if kept is not None and now - kept.fetched_at < STALE_SECONDS:
+                    kept.tried_at = now
+                    return kept.keys  # the issuer is briefly away: what it said last still holds
+                raise
+            self._fetched[issuer] = _Kept(keys, now, now)
+            return keys
+
+
+def _get(url: str, what: str, issuer: str) -> bytes:
+    try:
+        with requests.get(url, timeout=TIMEOUT_SECONDS, stream=True, headers={"Accept": "application/json"}) as answer:
+            answer.raise_for_status()
+            body = answer.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
+    except requests.RequestException as exc:
+        raise IssuerUnavailable(f"the {what} of issuer {issuer} could not be read ({type(exc).__name__})") from None
+    if len(body) > MAX_JWKS_BYTES:
+        raise IssuerUnavailable(f"the {what} of issuer {issuer} is larger than {MAX_JWKS_BYTES // 1024} KiB")
+    return body
+
+
+def _fetch(issuer: str) -> KeySet:
+    try:
+        discovery = json.loads(_get(issuer.rstrip("/") + "/.well-known/openid-configuration", "discovery document",
+                                    issuer))
+    except ValueError:
+        raise IssuerUnavailable(f"the discovery document of issuer {issuer} is not JSON") from None
+    if not isinstance(discovery, dict) or discovery.get("issuer") != issuer:
+        raise IssuerUnavailable(f"the discovery document at {issuer} names another issuer")
+    jwks_uri = discovery.get("jwks_uri")
+    if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
+        raise IssuerUnavailable(f"the discovery document of issuer {issuer} has no jwks_uri")
+    try:
+        return parse_jwks(_get(jwks_uri, "keys (JWKS)", issuer))
+    except UnusableKeys as exc:
+        raise IssuerUnavailable(f"the keys of issuer {issuer} are unusable: {exc}") from None
+
+
+__all__ = ["IssuerKeys", "IssuerUnavailable", "UnusableKeys", "parse_jwks"]
