@@ -49,7 +49,7 @@ _OUTCOME_BY_STATUS = {400: "bad_request", 401: "unauthorized", 405: "bad_request
 #: Actions as labels; any other word a client may send is counted as "other".
 ACTIONS = ("pull", "push", "delete", "*", "other")
 #: How a caller authenticated on the token path.
-LOGIN_KINDS = ("password", "personal_token", "robot", "refresh_token", "api_token")
+LOGIN_KINDS = ("password", "personal_token", "robot", "identity_token", "refresh_token", "api_token")
 
 _token_requests = Counter(
     "authsvc_token_requests", "Token requests answered, by outcome (granted, partial and denied are 200s).",

@@ -18,6 +18,7 @@ from .keys import keys_group, registry_config
 from .machines import pat_group, pull_secret, robot_group
 from .people import member_group, project_group, user_group
 from .tokens import token_group
+from .trust import issuer_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,5 +29,5 @@ def main() -> None:
 
 for command in (init, serve, db_group, backup, restore, user_group, project_group, member_group, token_group,
                 keys_group, registry_config, audit_group, robot_group, pat_group, pull_secret,
-                repo_group, tag_group, doctor):
+                repo_group, tag_group, doctor, issuer_group):
     main.add_command(command)

@@ -37,6 +37,8 @@ class TokenRequest:
     refresh_token: str | None = None
     offline: bool = False
     client_id: str = ""
+    #: An RFC 8693 token exchange: the answer says what it issued, as that RFC asks.
+    token_exchange: bool = False
 
     @property
     def credential(self):
@@ -89,6 +91,8 @@ def issue_token(uow: UnitOfWork, request: TokenRequest) -> TokenGrant:
         "expires_in": issued.expires_in,
         "issued_at": issued.issued_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if request.token_exchange:
+        body.update(issued_token_type="urn:ietf:params:oauth:token-type:access_token", token_type="Bearer")
     if request.offline and identity.may_refresh and settings.refresh_tokens:
         body["refresh_token"] = refresh_tokens.issue(uow, identity, request.client_id)
     return TokenGrant(body=body, principal=principal, granted=granted, outcome=outcome)

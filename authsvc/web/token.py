@@ -7,7 +7,9 @@ This module only translates HTTP into a :class:`TokenRequest` and back:
   name), with HTTP Basic credentials or none (anonymous);
 * POST form: ``grant_type=password`` (``username``, ``password``) as
   containerd sends first, or ``grant_type=refresh_token`` as docker sends
-  after ``docker login``; ``access_type=offline`` asks for a refresh token.
+  after ``docker login``; ``access_type=offline`` asks for a refresh token; or the RFC 8693
+  token exchange (``subject_token``: a CI job's or a pod's identity token; ``requested_subject``:
+  the robot it acts as).
 
 Credentials that are present but wrong are always a 401, never a quiet
 anonymous token, so a mistyped ``docker login`` fails at once.  The 401 has
@@ -26,11 +28,17 @@ from base64 import b64decode
 
 from flask import Blueprint, Response, g, request
 
+from ..core.names import parse_robot_login
+from ..services.authn.identity_token import looks_like_jwt
 from ..services.errors import Invalid, Unauthorized
 from ..services.grants import TokenGrant, TokenRequest, issue_token
 from .unit import unit
 
-GRANT_TYPES = ("password", "refresh_token")
+#: RFC 8693: an identity token (a CI job's, a pod's) exchanged for a registry token, acting as
+#: the robot named by ``requested_subject`` (services/authn/identity_token.py decides).
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+SUBJECT_TOKEN_TYPES = ("urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token")
+GRANT_TYPES = ("password", "refresh_token", TOKEN_EXCHANGE)
 #: A token must never be kept by a cache between the client and us.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -91,8 +99,27 @@ def _from_post(req) -> TokenRequest:
         if not token:
             raise Invalid("grant_type=refresh_token needs refresh_token", field="refresh_token")
         return TokenRequest(refresh_token=token, **common)
+    if grant_type == TOKEN_EXCHANGE:
+        return _exchange(form, common)
     raise Invalid(f"unsupported grant_type {grant_type[:40]!r}: use one of {', '.join(GRANT_TYPES)}",
                   field="grant_type")
+
+
+def _exchange(form, common: dict) -> TokenRequest:
+    """The token exchange as the identity-token verifier takes it: the robot's login and the
+    token, exactly as ``docker login -u ROBOT --password-stdin`` would present them.  Anything
+    that is not a robot and a JWT is a 400 here, so that no other verifier ever sees it."""
+    subject, token_type = form.get("requested_subject", ""), form.get("subject_token_type", "")
+    token = form.get("subject_token", "")
+    if token_type not in SUBJECT_TOKEN_TYPES:
+        raise Invalid(f"subject_token_type must be one of {', '.join(SUBJECT_TOKEN_TYPES)}",
+                      field="subject_token_type")
+    if parse_robot_login(subject.lower()) is None:
+        raise Invalid("requested_subject must be the robot to act as (robot.PROJECT.NAME)", field="requested_subject")
+    if not looks_like_jwt(token):
+        raise Invalid("subject_token must be a signed JWT (the CI job's or pod's identity token)",
+                      field="subject_token")
+    return TokenRequest(username=subject, password=token, token_exchange=True, **{**common, "offline": False})
 
 
 def grant_for(uow, req) -> TokenGrant:
