@@ -119,6 +119,23 @@ def stack(e2e_root: Path, registry_generation: Generation) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright (console/browser.py), once per session and worker: the
+    console's browser tests and the OIDC sign-ins (test_oidc.py) each open contexts of their own
+    on it.  Imported here, not at the top, so that tests without a browser never load Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    from .console.browser import launch
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
 def dockerd(e2e_root: Path) -> Iterator[DockerDaemon]:
     binaries = require_binaries("dockerd", "/usr/bin/docker", "ctr")
     daemon = DockerDaemon(e2e_root / "dk", binaries)

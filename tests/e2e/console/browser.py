@@ -49,8 +49,12 @@ class ConsoleTab:
     messages: list[str] = field(default_factory=list)
 
     @classmethod
-    def open(cls, browser: Browser, base_url: str, *, viewport: dict | None = None) -> ConsoleTab:
-        context = browser.new_context(base_url=base_url, viewport=viewport or DESKTOP, accept_downloads=True)
+    def open(cls, browser: Browser, base_url: str, *, viewport: dict | None = None,
+             storage_state: dict | None = None) -> ConsoleTab:
+        """``storage_state``: cookies another context saved (``context.storage_state()``), for a
+        browser that replays what an earlier one held."""
+        context = browser.new_context(base_url=base_url, viewport=viewport or DESKTOP, accept_downloads=True,
+                                      storage_state=storage_state)
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
         tab = cls(context, page, base_url)

@@ -1,10 +1,11 @@
-"""Fixtures of the console's browser tests: one Chromium per session, a fresh context per tab.
+"""Fixtures of the console's browser tests: a fresh context per tab on the session's Chromium.
 
 The console is served by the same authsvc as the token endpoint, so the e2e ``stack`` (authsvc
 under gunicorn with the real registry and its notifications, one per registry generation per
-session) is the console's server too.  Chromium starts once per session (about a second); each
-test opens as many tabs as it has people, each a new browser context with its own cookies, so no
-session leaks from one test into another.  After every test, no tab may have logged a
+session) is the console's server too.  Chromium (``browser``, in tests/e2e/conftest.py since the
+OIDC tests drive it too) starts once per session (about a second); each test opens as many tabs
+as it has people, each a new browser context with its own cookies, so no session leaks from one
+test into another.  After every test, no tab may have logged a
 Content-Security-Policy violation: every screen a test visits is checked against the CSP.
 """
 
@@ -13,20 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from ..stack import Stack
-from .browser import ConsoleTab, launch
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+from .browser import ConsoleTab
 
 
 def console_url(stack: Stack) -> str:
