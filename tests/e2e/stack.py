@@ -111,6 +111,9 @@ class Stack:
             # What the web console prints in its docker commands and pull Secrets, as an operator sets it.
             env["AUTHSVC_REGISTRY_HOST"] = self.host
         env.update({f"AUTHSVC_{key.upper()}": str(value) for key, value in self.settings.items()})
+        # The checkout under test for both: gunicorn (cwd REPO_ROOT) imports it first anyway, and
+        # the CLI would otherwise import whichever checkout the venv's editable install names.
+        env["PYTHONPATH"] = str(REPO_ROOT)
         return clean_environ(env)
 
     def start(self) -> None:
