@@ -19,10 +19,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from ...store.models import OidcLogin, utcnow
-from ..errors import Unauthorized
+from ..errors import ServiceError, Unauthorized
 from ..unit_of_work import UnitOfWork
 from .identity import Identity
 from .oidc import SignInRefused
@@ -30,7 +30,20 @@ from .oidc_provider import ProviderRefused
 
 #: How long a browser may take at the provider before its sign-in must start again.
 LOGIN_LIFETIME = dt.timedelta(minutes=10)
+#: Sign-ins under way at once: the button is anonymous, so a flood must not fill the table.
+MAX_PENDING = 10000
 _logins = OidcLogin.__table__
+
+
+class TooManySignIns(ServiceError):
+    """More sign-ins under way than :data:`MAX_PENDING` (someone is flooding the button)."""
+
+    code = "UNAVAILABLE"
+    http_status = 503
+    retry_after = 60
+
+    def __init__(self):
+        super().__init__("too many sign-ins are under way; try again in a minute")
 
 
 class OidcSignInFailed(Unauthorized):
@@ -60,6 +73,8 @@ def begin(uow: UnitOfWork, next_path: str) -> tuple[str, str]:
     url = accounts.provider.authorization_url(state=state, nonce=nonce, code_verifier=verifier)
     now = utcnow()
     uow.session.execute(delete(_logins).where(_logins.c.created_at < now - LOGIN_LIFETIME))
+    if uow.session.execute(select(func.count()).select_from(_logins)).scalar() >= MAX_PENDING:
+        raise TooManySignIns()
     uow.session.execute(insert(_logins).values(state_hash=_digest(state), nonce=nonce, code_verifier=verifier,
                                                next_path=next_path[:500], created_at=now))
     return url, state
@@ -115,4 +130,4 @@ def _refuse(uow: UnitOfWork, claimed: str, reason: str, message: str):
     uow.context.authenticator.refuse(uow, claimed, answer=OidcSignInFailed(message), check="oidc", reason=reason[:200])
 
 
-__all__ = ["Completed", "OidcSignInFailed", "begin", "complete"]
+__all__ = ["Completed", "OidcSignInFailed", "TooManySignIns", "begin", "complete"]

@@ -46,6 +46,12 @@ def register(bp: Blueprint) -> None:
         except ProviderUnavailable as exc:
             unit().rollback()
             return _unavailable(exc, target or None)
+        except oidc_login.TooManySignIns as exc:
+            unit().rollback()
+            response = page("login.html", status=503, next=target or None, provider=provider_name(),
+                            error="Too many sign-ins are under way right now; try again in a minute.")
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         session[_PENDING] = _digest(state)
         response = redirect(url, 303)
         response.headers["Cache-Control"] = "no-store"
