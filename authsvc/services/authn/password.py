@@ -21,7 +21,7 @@ from ...core.names import InvalidName, check_user_name
 from ...core.policy import CredentialKind, Principal
 from ...core.text import storable_copy
 from ...store import queries
-from ...store.models import DIRECTORY_SOURCE, User
+from ...store.models import DIRECTORY_SOURCE, OIDC_SOURCE, User
 from ..unit_of_work import UnitOfWork
 from . import throttle
 from .cache import VerifiedCredentialCache
@@ -138,7 +138,9 @@ class PasswordVerifier:
                 throttle.clear(uow, name)
             return identity
         key = self.cache.key(name, password)
-        if user is None or user.source == DIRECTORY_SOURCE:  # no directory configured: no password works
+        # No directory configured: no directory person's password works.  An OIDC person never has
+        # one (whatever the row's hash says: the provider must vouch for every way in).
+        if user is None or user.source in (DIRECTORY_SOURCE, OIDC_SOURCE):
             uow.before_slow_work()
             self.refusal.pad(uow, password, None)
             metrics.password_checked(None)
