@@ -175,6 +175,9 @@ def test_the_provider_down_fresh_groups_work_a_due_recheck_is_503(tmp_path):
             assert down.get_json()["errors"][0]["code"] == "UNAVAILABLE"
             assert flow.user_row(person.name).oidc_refresh_token  # unavailable is not refused
             with app.app_context():
+                page = person.console.get("/projects")
+            assert page.status_code == 503, page.status_code  # the console says so too: no 500
+            with app.app_context():
                 assert get_token(app.test_client(), SCOPE, user="bob").status_code == 200
             db.session.remove()
             db.engine.dispose()

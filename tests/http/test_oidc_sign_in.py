@@ -11,6 +11,8 @@ sign-in page (401, or 503 for an unavailable provider) with a message, audited a
 from __future__ import annotations
 
 import re
+import socket
+import time
 
 import pytest
 
@@ -217,3 +219,39 @@ def test_a_provider_that_stops_before_the_return_is_a_503_page_and_no_session(tm
             assert password_sign_in(client, "alice").status_code == 303
             db.session.remove()
             db.engine.dispose()
+
+
+def test_a_provider_that_never_answers_is_a_503_page_within_the_timeout(tmp_path):
+    """Slow, not down: the port accepts connections (the kernel's backlog) but nothing answers."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        app = flow.oidc_app(tmp_path, f"http://127.0.0.1:{silent.getsockname()[1]}", oidc_timeout=0.5)
+        with app.app_context():
+            seed()
+            began = time.monotonic()
+            response = app.test_client().get("/login/oidc")
+            assert response.status_code == 503 and "unavailable" in response.get_data(as_text=True)
+            assert time.monotonic() - began < 5  # the timeout bounds it, not the OS's
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.mark.parametrize("query", [{"state": "x" * 5000, "code": "c"}, {"state": "\x00", "code": "\x00"},
+                                   {"state": "%ff%fe", "code": "y" * 5000}, {"code": "c", "error": "e" * 500},
+                                   {}],
+                         ids=["long-state", "nul", "bad-escapes", "long-error", "nothing"])
+def test_junk_at_the_callback_is_a_refusal_never_a_500(app, op, query):
+    client = app.test_client()
+    flow.start(client)
+    flow.assert_refused(client, client.get("/login/oidc/callback", query_string=query))
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example"])
+def test_next_cannot_leave_the_console(app, op, target):
+    client = app.test_client()
+    url = op.authorize(flow.start(client, target), op.new_person())
+    location = flow.back(client, url).headers["Location"]
+    assert location == "/projects" or location.startswith("/") and not location.startswith("//")
+    assert "evil" not in location
+
