@@ -143,3 +143,18 @@ def test_the_group_allow_list(make, oidc_provider, groups, allowed):
     else:
         flow.assert_refused(client, response, "in none of the groups allowed")
         assert flow.failures("allowed group")
+
+
+@pytest.mark.parametrize(("display", "email"), [("x" * 1000, "long@example.com"), ("Eve\x00Smith", "nul@example.com"),
+                                                (["Eve"], ["eve@example.com"]), ("Ève Smith", "Mixed@Example.com")],
+                         ids=["long", "nul", "lists", "accents"])
+def test_odd_display_names_and_emails_are_stored_safely(make, oidc_provider, display, email):
+    """The display name and e-mail are not who the person is: odd values are stored cut and
+    escaped (or left out when not a string), never a refusal and never a 500 -- on PostgreSQL a
+    NUL in a text column would be one."""
+    app = make()
+    sub = oidc_provider.new_person(name=display, email=email)
+    assert flow.sign_in(app.test_client(), oidc_provider, sub).status_code == 303
+    row = flow.user_row(sub)
+    assert row.display_name is None or (len(row.display_name) <= 200 and "\x00" not in row.display_name)
+    assert row.email is None or row.email == email.lower()

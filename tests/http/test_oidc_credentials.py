@@ -119,6 +119,34 @@ def test_leaving_the_group_at_the_provider_loses_push_within_the_bound(app, oidc
     assert person.console_open()  # still a person of the provider, in no group
 
 
+def test_leaving_the_allowed_groups_ends_every_credential(tmp_path, oidc_provider):
+    app = _seeded(tmp_path, oidc_provider.issuer, oidc_allowed_groups="payments,auditors")
+    with app.app_context():
+        person = Person(app, oidc_provider, groups=["payments"])
+        person.regroup(["ops"])
+        person.age_groups()
+        assert person.registry().status_code == 401
+        assert flow.user_row(person.name).oidc_refresh_token is None
+        assert not person.console_open()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_leaving_the_admin_group_ends_system_administration_within_the_bound(tmp_path, oidc_provider):
+    app = _seeded(tmp_path, oidc_provider.issuer, oidc_admin_group="registry-admins")
+    with app.app_context():
+        person = Person(app, oidc_provider, groups=["registry-admins"])
+        with app.app_context():
+            assert person.console.get("/admin/users").status_code == 200
+        person.regroup(["payments"])
+        person.age_groups()
+        with app.app_context():
+            assert person.console.get("/admin/users").status_code == 404
+        assert person.granted() == ["pull", "push"]  # what the group left them
+        db.session.remove()
+        db.engine.dispose()
+
+
 def test_with_a_zero_bound_every_request_asks_the_provider(tmp_path, oidc_provider):
     app = _seeded(tmp_path, oidc_provider.issuer, credential_cache_ttl=0)
     with app.app_context():
