@@ -285,3 +285,13 @@ def slapd():
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
 
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory):
+    """A real OpenID provider process (``oidc-provider-mock``) on a free loopback port, one per
+    session and worker (tests/support/oidc_provider.py); every test makes people of its own."""
+    from tests.support.oidc_provider import running_provider
+
+    with running_provider(tmp_path_factory.mktemp("oidc-provider")) as provider:
+        yield provider

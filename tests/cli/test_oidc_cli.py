@@ -1,5 +1,6 @@
 """The CLI's side of OIDC sign-in, against the real provider process: ``authsvc doctor``'s
-provider checks, and a client secret file others can read stopping every command in one line."""
+provider checks, a client secret file others can read stopping every command in one line, and an
+account of the provider listed with its source and never given a password."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ import pytest
 from click.testing import CliRunner
 
 from authsvc.cli import main
+from authsvc.store.models import User, db
 from tests.cli.conftest import one_line_error
+from tests.conftest import make_app
 from tests.e2e.processes import free_port
 from tests.support.oidc_provider import running_provider, secret_file
 
 
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory):
-    with running_provider(tmp_path_factory.mktemp("provider")) as running:
-        yield running
+@pytest.fixture
+def provider(oidc_provider):
+    return oidc_provider  # the session's provider process (tests/conftest.py)
 
 
 def _configure(monkeypatch, tmp_path, issuer: str) -> None:
@@ -70,3 +72,27 @@ def test_a_client_secret_file_others_can_read_stops_every_command_with_one_line(
     _configure(monkeypatch, tmp_path, provider.issuer)
     (tmp_path / "oidc-client-secret").chmod(0o644)
     one_line_error(cli("user", "list", ok=False), "chmod 600")
+
+
+def _oidc_person(tmp_path, name: str) -> None:
+    """An account as the first sign-in through the provider leaves it (services/authn/oidc.py)."""
+    app = make_app(tmp_path)  # the CLI's own data dir and database
+    with app.app_context():
+        db.session.add(User(name=name, password_hash="!oidc", is_admin=False, is_active=True,
+                            credential_version=1, source="oidc", oidc_subject=f"https://id.example {name}-sub"))
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_user_passwd_refuses_an_oidc_account(cli, tmp_path):
+    _oidc_person(tmp_path, "olga")
+    result = cli("user", "passwd", "olga", "--password-stdin", input="a-new-password-1\n", ok=False)
+    one_line_error(result, "signs in through the identity provider")
+    assert "oidc" in cli("user", "list").output
+
+
+def test_user_create_names_why_an_oidc_persons_name_is_taken(cli, tmp_path):
+    _oidc_person(tmp_path, "olga")
+    result = cli("user", "create", "olga", "--password-stdin", input="a-new-password-1\n", ok=False)
+    one_line_error(result, "signs in through the identity provider")

@@ -13,14 +13,13 @@ from authsvc.services.access import project_groups
 from authsvc.services.authn import oidc_login
 from authsvc.store.models import OidcLogin, db
 from tests.conftest import make_app, seed
-from tests.support.oidc_provider import running_provider, secret_file
+from tests.support.oidc_provider import secret_file
 from tests.support.units import call
 
 
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory):
-    with running_provider(tmp_path_factory.mktemp("provider")) as running:
-        yield running
+@pytest.fixture
+def provider(oidc_provider):
+    return oidc_provider  # the session's provider process (tests/conftest.py)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ...core.names import InvalidName, check_user_name
 from ...core.policy import Principal, may_create_credentials, may_manage_users
-from ...store.models import DIRECTORY_SOURCE, RefreshToken, User
+from ...store.models import DIRECTORY_SOURCE, OIDC_SOURCE, RefreshToken, User
 from .. import audit
 from ..authn.directory_client import DirectoryUnavailable
 from ..authn.passwords import check_strength, hash_password
@@ -81,6 +81,9 @@ def check_new_user_name(uow: UnitOfWork, name: str) -> None:
     if source == DIRECTORY_SOURCE:
         raise Conflict(f"user {name!r} already exists as a directory account: a local account cannot "
                        "take a directory user's name", field="name")
+    if source == OIDC_SOURCE:
+        raise Conflict(f"user {name!r} already exists as an account that signs in through the identity "
+                       "provider (OIDC)", field="name")
     if source is not None:
         raise Conflict(f"user {name!r} already exists")
 
@@ -115,10 +118,14 @@ def check_directory_name(uow: UnitOfWork, name: str, *, take: bool = False) -> s
 
 def require_local_password(user: User) -> None:
     """A directory account's password is the directory's: setting one here would do nothing
-    (no local password is ever checked for it), so refuse clearly."""
+    (no local password is ever checked for it), so refuse clearly.  An OIDC person has none at
+    all: a password here would be a way in that the provider never vouches for (nor re-checks)."""
     if user.source == DIRECTORY_SOURCE:
         raise Conflict(f"{user.name!r} is a directory account: its password is set in the directory, "
                        "not here", field="password")
+    if user.source == OIDC_SOURCE:
+        raise Conflict(f"{user.name!r} signs in through the identity provider (OIDC): it has no password "
+                       "here; registry clients use a personal access token", field="password")
 
 
 @dataclass(frozen=True)

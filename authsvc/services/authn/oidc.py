@@ -96,7 +96,8 @@ class OidcAccounts:
         if not isinstance(raw_name, str) or not raw_name:
             raise SignInRefused(f"no {name_claim!r} claim", f"{self.name} did not say your user name "
                                 f"(the {name_claim!r} claim); ask an administrator.")
-        name = raw_name.strip().lower()
+        # Not stripped: a name with a newline or a space is refused, never quietly made another.
+        name = raw_name.lower()
         try:
             check_user_name(name)
         except InvalidName as exc:

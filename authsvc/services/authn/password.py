@@ -138,8 +138,10 @@ class PasswordVerifier:
                 throttle.clear(uow, name)
             return identity
         key = self.cache.key(name, password)
-        if user is None or user.source != LOCAL_SOURCE:  # a directory (none configured) or OIDC person
-            # has no password here at all: refused at the cost of a refusal, never a bcrypt of "!oidc"
+        # No directory configured: no directory person's password works.  An OIDC person never has
+        # one (whatever the row's hash says: the provider must vouch for every way in).  Refused at
+        # the cost of any refusal, never a bcrypt of the row's marker.
+        if user is None or user.source != LOCAL_SOURCE:
             uow.before_slow_work()
             self.refusal.pad(uow, password, None)
             metrics.password_checked(None)
