@@ -22,6 +22,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 from joserfc.errors import JoseError
@@ -35,6 +36,7 @@ STALE_SECONDS = 24 * 3600
 MAX_JWKS_BYTES = 64 * 1024
 MIN_RSA_BITS = 2048
 TIMEOUT_SECONDS = 5.0
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class IssuerUnavailable(ServiceError):
@@ -153,6 +155,10 @@ def _fetch(issuer: str) -> KeySet:
     jwks_uri = discovery.get("jwks_uri")
     if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
         raise IssuerUnavailable(f"the discovery document of issuer {issuer} has no jwks_uri")
+    # The keys decide whose tokens count: never read them over plain HTTP from an https://
+    # issuer (anyone on the path could substitute their own); http:// is for loopback tests.
+    if not jwks_uri.startswith("https://") and urlsplit(jwks_uri).hostname not in _LOOPBACK:
+        raise IssuerUnavailable(f"the discovery document of issuer {issuer} names a jwks_uri that is not https://")
     try:
         return parse_jwks(_get(jwks_uri, "keys (JWKS)", issuer))
     except UnusableKeys as exc:
