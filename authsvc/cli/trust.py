@@ -7,20 +7,21 @@ import click
 
 from ..core.policy import OPERATOR
 from ..services.credentials import trust
-from .common import emit, json_option, with_app
+from .common import emit, fail, json_option, with_app
 from .machines import robot_group
 
 
 def _read_jwks(path: str | None) -> str | None:
+    """The file's text; an unreadable file is one ``authsvc: error:`` line, as every failure is."""
     if path is None:
         return None
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read(1024 * 1024)
     except OSError as exc:
-        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+        fail(f"cannot read {path}: {exc.strerror}")
     except UnicodeDecodeError:
-        raise click.ClickException(f"{path} is not a text (JSON) file") from None
+        fail(f"{path} is not a text (JSON) file")
 
 
 def _issuer_row(issuer, used: int) -> dict:

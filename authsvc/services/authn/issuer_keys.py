@@ -5,8 +5,11 @@ administrator stored for it (a cluster whose issuer is not reachable from here).
 are kept for :data:`REFRESH_SECONDS`; a token with a ``kid`` they lack makes one fetch at most
 every :data:`REFETCH_SECONDS` per issuer (so the platform may rotate its key without a restart,
 while forged ``kid`` values cannot make us hammer it).  When the issuer cannot be reached, the
-keys last fetched keep working for :data:`STALE_SECONDS` after that fetch -- a CI platform's
-short outage does not stop deployments -- and after that its tokens are refused with 503.
+keys last fetched keep working for :data:`STALE_SECONDS` after that fetch, and not a moment
+longer -- a CI platform's short outage does not stop deployments -- and after that its tokens
+are refused with 503; an issuer that failed us with no usable keys kept is not asked again for
+:data:`REFETCH_SECONDS` either (any caller can name it in a token, and each ask may wait out
+the timeouts).
 
 What counts as a key is narrow: public RSA (2048 bits at least), EC and OKP keys only; a JWKS
 document over :data:`MAX_JWKS_BYTES` is refused whole.
@@ -19,6 +22,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 from joserfc.errors import JoseError
@@ -32,6 +36,7 @@ STALE_SECONDS = 24 * 3600
 MAX_JWKS_BYTES = 64 * 1024
 MIN_RSA_BITS = 2048
 TIMEOUT_SECONDS = 5.0
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class IssuerUnavailable(ServiceError):
@@ -86,6 +91,8 @@ class IssuerKeys:
         self._lock = threading.Lock()
         self._fetched: dict[str, _Kept] = {}
         self._stored: dict[str, tuple[str, KeySet]] = {}
+        #: When a fetch last failed for an issuer with no usable keys kept, and how.
+        self._failed: dict[str, tuple[float, str]] = {}
 
     def keys_for(self, issuer: str, stored_jwks: str | None, kid: str | None) -> KeySet:
         """The keys to check a token of ``issuer`` with (``kid``: the token's, if it names one)."""
@@ -101,18 +108,26 @@ class IssuerKeys:
         with self._lock:
             now = time.monotonic()
             kept = self._fetched.get(issuer)
-            if kept is not None:
+            failed_at = self._failed.get(issuer)
+            usable = kept is not None and now - kept.fetched_at < STALE_SECONDS
+            if usable:
                 fresh = now - kept.fetched_at < REFRESH_SECONDS
                 known = kid is None or any(key.kid == kid for key in kept.keys)
                 if (fresh and known) or now - kept.tried_at < REFETCH_SECONDS:
                     return kept.keys
+            elif failed_at is not None and now - failed_at[0] < REFETCH_SECONDS:
+                # No usable keys and the issuer just failed us: say so again without asking it
+                # (each ask may wait out two timeouts, and any caller can name the issuer).
+                raise IssuerUnavailable(failed_at[1])
             try:
                 keys = _fetch(issuer)
-            except IssuerUnavailable:
-                if kept is not None and now - kept.fetched_at < STALE_SECONDS:
+            except IssuerUnavailable as exc:
+                if usable:
                     kept.tried_at = now
                     return kept.keys  # the issuer is briefly away: what it said last still holds
+                self._failed[issuer] = (now, exc.message)
                 raise
+            self._failed.pop(issuer, None)
             self._fetched[issuer] = _Kept(keys, now, now)
             return keys
 
@@ -140,6 +155,10 @@ def _fetch(issuer: str) -> KeySet:
     jwks_uri = discovery.get("jwks_uri")
     if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
         raise IssuerUnavailable(f"the discovery document of issuer {issuer} has no jwks_uri")
+    # The keys decide whose tokens count: never read them over plain HTTP from an https://
+    # issuer (anyone on the path could substitute their own); http:// is for loopback tests.
+    if not jwks_uri.startswith("https://") and urlsplit(jwks_uri).hostname not in _LOOPBACK:
+        raise IssuerUnavailable(f"the discovery document of issuer {issuer} names a jwks_uri that is not https://")
     try:
         return parse_jwks(_get(jwks_uri, "keys (JWKS)", issuer))
     except UnusableKeys as exc:
