@@ -11,7 +11,7 @@ import pytest
 from joserfc.jwk import ECKey, KeySet
 
 from authsvc.core.policy import OPERATOR
-from authsvc.services.authn.issuer_keys import REFETCH_SECONDS, REFRESH_SECONDS, STALE_SECONDS
+from authsvc.services.authn.issuer_keys import NEW_KID_SECONDS, REFETCH_SECONDS, REFRESH_SECONDS, STALE_SECONDS
 from authsvc.services.credentials import trust as trust_service
 from tests.support.keyless import (
     AUDIENCE,
@@ -65,6 +65,21 @@ def test_rotation_keeping_the_old_key_published(client, login, own_issuer, count
     counter.advance(REFETCH_SECONDS)
     assert _status(client, login, own_issuer) == 200
     assert basic_login(client, login, old_token, PULL_PUSH).status_code == 200
+
+
+def test_the_job_right_after_a_rotation_works(client, login, own_issuer, counter):
+    """A platform that rotates uses its new key at once: the first job with it may fetch (a kid
+    never looked for, a second after the last fetch), and a kid a fetch did not find waits."""
+    assert _status(client, login, own_issuer) == 200
+    own_issuer.rotate()
+    counter.advance(NEW_KID_SECONDS)
+    assert _status(client, login, own_issuer) == 200 and counter.jwks_fetches == 2
+    stranger = ECKey.generate_key("P-256", {"kid": "forged-kid"})
+    forged = own_issuer.sign(own_issuer.claims(AUDIENCE), key=stranger)
+    counter.advance(NEW_KID_SECONDS)
+    assert basic_login(client, login, forged, PULL_PUSH).status_code == 401 and counter.jwks_fetches == 3
+    counter.advance(NEW_KID_SECONDS)  # the same forged kid again: already looked for, no fetch
+    assert basic_login(client, login, forged, PULL_PUSH).status_code == 401 and counter.jwks_fetches == 3
 
 
 def test_an_unknown_kid_refetches_at_most_once_per_interval(client, login, own_issuer, counter):

@@ -20,6 +20,7 @@ is audited with the issuer, the subject and the conditions that matched.
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from joserfc import jwt
@@ -35,7 +36,7 @@ from ...store.models import RobotTrustPolicy, TrustedIssuer, utcnow
 from .. import audit
 from ..unit_of_work import UnitOfWork
 from .identity import Identity, NameAndSecret
-from .issuer_keys import IssuerKeys
+from .issuer_keys import IssuerKeys, UnusableKeys
 from .password import storable
 
 #: Signature algorithms an identity token may use: asymmetric only.
@@ -44,6 +45,7 @@ ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 MAX_TOKEN_LENGTH = 8192
 LEEWAY_SECONDS = 60
 _policies = RobotTrustPolicy.__table__
+_log = logging.getLogger(__name__)
 
 
 def looks_like_jwt(secret: str) -> bool:
@@ -100,7 +102,11 @@ class IdentityTokenVerifier:
         if issuer is None:
             return None
         kid = header.get("kid")
-        keys = self.keys.keys_for(issuer.issuer, issuer.jwks, kid if isinstance(kid, str) else None)
+        try:
+            keys = self.keys.keys_for(issuer.issuer, issuer.jwks, kid if isinstance(kid, str) else None)
+        except UnusableKeys as exc:
+            _log.warning("identity token refused: %s", exc)  # the administrator's to fix, not the job's
+            return None
         try:
             claims = jwt.decode(token, keys, algorithms=list(ALGORITHMS)).claims
             jwt.JWTClaimsRegistry(leeway=LEEWAY_SECONDS, iss={"essential": True, "value": issuer.issuer},

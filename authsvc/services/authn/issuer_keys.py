@@ -2,9 +2,10 @@
 
 An issuer's keys come from the ``jwks_uri`` of its discovery document, or from the JWKS an
 administrator stored for it (a cluster whose issuer is not reachable from here).  Fetched keys
-are kept for :data:`REFRESH_SECONDS`; a token with a ``kid`` they lack makes one fetch at most
-every :data:`REFETCH_SECONDS` per issuer (so the platform may rotate its key without a restart,
-while forged ``kid`` values cannot make us hammer it).  When the issuer cannot be reached, the
+are kept for :data:`REFRESH_SECONDS`; a token with a ``kid`` they lack makes one fetch (so the
+platform may rotate its key without a restart: its next job works), at most one a second per
+issuer, and a ``kid`` a fetch did not find waits :data:`REFETCH_SECONDS` before it may ask again
+(so forged ``kid`` values cannot make us hammer the issuer).  When the issuer cannot be reached, the
 keys last fetched keep working for :data:`STALE_SECONDS` after that fetch, and not a moment
 longer -- a CI platform's short outage does not stop deployments -- and after that its tokens
 are refused with 503; an issuer that failed us with no usable keys kept is not asked again for
@@ -12,7 +13,9 @@ are refused with 503; an issuer that failed us with no usable keys kept is not a
 the timeouts).
 
 What counts as a key is narrow: public RSA (2048 bits at least), EC and OKP keys only; a JWKS
-document over :data:`MAX_JWKS_BYTES` is refused whole.
+document over :data:`MAX_JWKS_BYTES` is refused whole.  An issuer that answers with no usable
+key (:class:`UnusableKeys`) has its tokens refused (401): nothing vouches for them; only an
+issuer that does not answer at all is a 503.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from ..errors import ServiceError
 
 REFRESH_SECONDS = 3600
 REFETCH_SECONDS = 30
+NEW_KID_SECONDS = 1
 STALE_SECONDS = 24 * 3600
 MAX_JWKS_BYTES = 64 * 1024
 MIN_RSA_BITS = 2048
@@ -92,7 +96,9 @@ class IssuerKeys:
         self._fetched: dict[str, _Kept] = {}
         self._stored: dict[str, tuple[str, KeySet]] = {}
         #: When a fetch last failed for an issuer with no usable keys kept, and how.
-        self._failed: dict[str, tuple[float, str]] = {}
+        self._failed: dict[str, tuple[float, Exception]] = {}
+        #: Per issuer, the kids a fetch did not find (a fetch for them waits REFETCH_SECONDS).
+        self._unknown: dict[str, set[str]] = {}
 
     def keys_for(self, issuer: str, stored_jwks: str | None, kid: str | None) -> KeySet:
         """The keys to check a token of ``issuer`` with (``kid``: the token's, if it names one)."""
@@ -103,7 +109,7 @@ class IssuerKeys:
                 try:
                     kept = self._stored[issuer] = (digest, parse_jwks(stored_jwks))
                 except UnusableKeys as exc:
-                    raise IssuerUnavailable(f"the stored keys of issuer {issuer} are unusable: {exc}") from None
+                    raise UnusableKeys(f"the stored keys of issuer {issuer} are unusable: {exc}") from None
             return kept[1]
         with self._lock:
             now = time.monotonic()
@@ -113,22 +119,33 @@ class IssuerKeys:
             if usable:
                 fresh = now - kept.fetched_at < REFRESH_SECONDS
                 known = kid is None or any(key.kid == kid for key in kept.keys)
-                if (fresh and known) or now - kept.tried_at < REFETCH_SECONDS:
+                if fresh and known:
+                    return kept.keys
+                since = now - kept.tried_at
+                # A kid never looked for yet may fetch after NEW_KID_SECONDS (the platform just
+                # rotated: its next job must work); one already looked for waits REFETCH_SECONDS.
+                new_kid = not known and kid not in self._unknown.get(issuer, ())
+                if since < REFETCH_SECONDS and not (new_kid and since >= NEW_KID_SECONDS):
                     return kept.keys
             elif failed_at is not None and now - failed_at[0] < REFETCH_SECONDS:
                 # No usable keys and the issuer just failed us: say so again without asking it
                 # (each ask may wait out two timeouts, and any caller can name the issuer).
-                raise IssuerUnavailable(failed_at[1])
+                raise failed_at[1]
             try:
                 keys = _fetch(issuer)
-            except IssuerUnavailable as exc:
+            except (IssuerUnavailable, UnusableKeys) as exc:
                 if usable:
                     kept.tried_at = now
                     return kept.keys  # the issuer is briefly away: what it said last still holds
-                self._failed[issuer] = (now, exc.message)
+                self._failed[issuer] = (now, exc)
                 raise
             self._failed.pop(issuer, None)
             self._fetched[issuer] = _Kept(keys, now, now)
+            unknown = self._unknown.setdefault(issuer, set())
+            if kid is not None and not any(key.kid == kid for key in keys):
+                if len(unknown) >= 1000:
+                    unknown.clear()
+                unknown.add(kid)
             return keys
 
 
@@ -139,8 +156,8 @@ def _get(url: str, what: str, issuer: str) -> bytes:
             body = answer.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
     except requests.RequestException as exc:
         raise IssuerUnavailable(f"the {what} of issuer {issuer} could not be read ({type(exc).__name__})") from None
-    if len(body) > MAX_JWKS_BYTES:
-        raise IssuerUnavailable(f"the {what} of issuer {issuer} is larger than {MAX_JWKS_BYTES // 1024} KiB")
+    if len(body) > MAX_JWKS_BYTES:  # the issuer answered, with something we refuse to read
+        raise UnusableKeys(f"the {what} of issuer {issuer} is larger than {MAX_JWKS_BYTES // 1024} KiB")
     return body
 
 
@@ -162,7 +179,7 @@ def _fetch(issuer: str) -> KeySet:
     try:
         return parse_jwks(_get(jwks_uri, "keys (JWKS)", issuer))
     except UnusableKeys as exc:
-        raise IssuerUnavailable(f"the keys of issuer {issuer} are unusable: {exc}") from None
+        raise UnusableKeys(f"the keys of issuer {issuer} are unusable: {exc}") from None
 
 
 __all__ = ["IssuerKeys", "IssuerUnavailable", "UnusableKeys", "parse_jwks"]
