@@ -198,5 +198,5 @@ def remove_policy(uow: UnitOfWork, actor: Principal, project_name: str, robot_na
     audit.record(uow, actor, "robot.trust.remove", robot_login(project.name, robot.name), policy=policy_id)
 
 
-__all__ = ["PolicyInfo", "add_issuer", "add_policy", "check_issuer_url", "issuer_choices", "list_issuers", "list_policies",
-           "remove_issuer", "remove_policy", "set_issuer_keys"]
+__all__ = ["PolicyInfo", "add_issuer", "add_policy", "check_issuer_url", "issuer_choices", "list_issuers",
+           "list_policies", "remove_issuer", "remove_policy", "set_issuer_keys"]
