@@ -138,6 +138,16 @@ def remove_issuer(uow: UnitOfWork, actor: Principal, name: str) -> None:
     audit.record(uow, actor, "issuer.remove", name)
 
 
+def issuer_choices(uow: UnitOfWork, actor: Principal, project_name: str) -> list[tuple[str, str, str]]:
+    """``(name, issuer, audience)`` of every trusted issuer, for whoever manages the project's
+    robots: they must name an issuer in a policy and give its audience to their CI job, but
+    :func:`list_issuers` (with keys and use counts) is for system administrators only."""
+    require_permission(uow, actor, project_name, Permission.MANAGE_ROBOTS)
+    rows = uow.session.execute(select(TrustedIssuer.name, TrustedIssuer.issuer, TrustedIssuer.audience)
+                               .order_by(TrustedIssuer.name))
+    return [(name, issuer, audience) for name, issuer, audience in rows]
+
+
 def _info(policy: RobotTrustPolicy, login: str, issuer: str) -> PolicyInfo:
     return PolicyInfo(policy.id, login, issuer, conditions(json.loads(policy.conditions)), policy.created_by,
                       policy.created_at, policy.last_used_at)
@@ -188,5 +198,5 @@ def remove_policy(uow: UnitOfWork, actor: Principal, project_name: str, robot_na
     audit.record(uow, actor, "robot.trust.remove", robot_login(project.name, robot.name), policy=policy_id)
 
 
-__all__ = ["PolicyInfo", "add_issuer", "add_policy", "check_issuer_url", "list_issuers", "list_policies",
-           "remove_issuer", "remove_policy", "set_issuer_keys"]
+__all__ = ["PolicyInfo", "add_issuer", "add_policy", "check_issuer_url", "issuer_choices", "list_issuers",
+           "list_policies", "remove_issuer", "remove_policy", "set_issuer_keys"]

@@ -26,7 +26,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from ...core.policy import ANONYMOUS
 from ...services.errors import Forbidden, NotFound, Unauthorized
 from ..errors import json_error
-from . import machines, projects, repositories, users
+from . import machines, projects, repositories, trust, users
 from .auth import PRINCIPAL_KEY, caller
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -102,6 +102,7 @@ def create_blueprint() -> Blueprint:
     machines.register(blueprint)
     projects.register(blueprint)
     repositories.register(blueprint)
+    trust.register(blueprint)
 
     @blueprint.get("/openapi.json")
     def openapi():
