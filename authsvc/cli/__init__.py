@@ -3,7 +3,8 @@
 Every command builds the app (settings from ``AUTHSVC_CONFIG`` and
 ``AUTHSVC_*``), runs inside its app context as the local ``OPERATOR``, and
 turns any failure into one line on stderr and a non-zero exit status —
-never a traceback.
+never a traceback.  The one exception is ``credential-provider``, which runs on Kubernetes
+nodes without a database or settings and only speaks HTTP to authsvc.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import click
 
 from .admin import backup, db_group, init, restore, serve
 from .audit import audit_group
+from .credential_provider import credential_provider
 from .doctor import doctor
 from .inventory import repo_group, tag_group
 from .keys import keys_group, registry_config
@@ -29,5 +31,5 @@ def main() -> None:
 
 for command in (init, serve, db_group, backup, restore, user_group, project_group, member_group, token_group,
                 keys_group, registry_config, audit_group, robot_group, pat_group, pull_secret,
-                repo_group, tag_group, doctor, issuer_group):
+                repo_group, tag_group, doctor, issuer_group, credential_provider):
     main.add_command(command)
