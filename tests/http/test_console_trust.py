@@ -120,6 +120,7 @@ def test_issuers_are_a_404_for_everyone_but_system_administrators(console, user)
     assert browser.post("/admin/issuers/github/remove").status_code == 404
     assert "Issuers</a>" not in browser.text("/projects")
     assert [row[0] for row in stored_issuers(console)] == ["github"]
+    assert Browser(console, "root").get("/admin/issuers").status_code == 200  # the page exists, for them
 
 
 @pytest.mark.parametrize("form, message", [
