@@ -30,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 from ...services.errors import ServiceError
 from ...settings import Settings
 from ...store.models import db
-from . import account, admin, members, oidc, projects, robots, session
+from . import account, admin, members, oidc, projects, robots, session, trust
 from .pages import page
 
 log = logging.getLogger("authsvc")
@@ -135,6 +135,7 @@ def create_blueprint() -> Blueprint:
     members.register(blueprint)
     robots.register(blueprint)
     admin.register(blueprint)
+    trust.register(blueprint)
     account.register(blueprint)
     return blueprint
 
