@@ -60,7 +60,8 @@ class Completed:
     next_path: str
 
 
-def _digest(state: str) -> str:
+def state_digest(state: str) -> str:
+    """What is kept of a state: its SHA-256 (on the server's row, and in the browser's cookie)."""
     return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -75,7 +76,7 @@ def begin(uow: UnitOfWork, next_path: str) -> tuple[str, str]:
     uow.session.execute(delete(_logins).where(_logins.c.created_at < now - LOGIN_LIFETIME))
     if uow.session.execute(select(func.count()).select_from(_logins)).scalar() >= MAX_PENDING:
         raise TooManySignIns()
-    uow.session.execute(insert(_logins).values(state_hash=_digest(state), nonce=nonce, code_verifier=verifier,
+    uow.session.execute(insert(_logins).values(state_hash=state_digest(state), nonce=nonce, code_verifier=verifier,
                                                next_path=next_path[:500], created_at=now))
     return url, state
 
@@ -85,10 +86,11 @@ def complete(uow: UnitOfWork, *, state: str, code: str, error: str = "") -> Comp
     state is unknown, used or stale, the provider refused, or the person may not sign in."""
     accounts = uow.context.authenticator.oidc
     with uow.lasting() as connection:  # consumed before anything can fail: a state works once
+        digest = state_digest(state)
         row = connection.execute(select(_logins.c.nonce, _logins.c.code_verifier, _logins.c.next_path,
-                                        _logins.c.created_at).where(_logins.c.state_hash == _digest(state))).first()
+                                        _logins.c.created_at).where(_logins.c.state_hash == digest)).first()
         if row is not None:
-            connection.execute(delete(_logins).where(_logins.c.state_hash == _digest(state)))
+            connection.execute(delete(_logins).where(_logins.c.state_hash == digest))
     if row is None or row.created_at < utcnow() - LOGIN_LIFETIME:
         _refuse(uow, "oidc", "unknown, used or stale state", "This sign-in link has expired or was already used. "
                 "Sign in again.")
@@ -130,4 +132,4 @@ def _refuse(uow: UnitOfWork, claimed: str, reason: str, message: str):
     uow.context.authenticator.refuse(uow, claimed, answer=OidcSignInFailed(message), check="oidc", reason=reason[:200])
 
 
-__all__ = ["Completed", "OidcSignInFailed", "TooManySignIns", "begin", "complete"]
+__all__ = ["Completed", "OidcSignInFailed", "TooManySignIns", "begin", "complete", "state_digest"]

@@ -64,7 +64,8 @@ def check_expiry(expires_at: dt.datetime | None, never_expires: bool) -> dt.date
     return expires_at
 
 
-def _find(uow: UnitOfWork, project: Project, name: str) -> Robot:
+def find(uow: UnitOfWork, project: Project, name: str) -> Robot:
+    """The project's robot of that name (the caller has checked its right to the project)."""
     robot = uow.session.execute(select(Robot).where(Robot.project_id == project.id,
                                                    Robot.name == name)).scalar_one_or_none()
     if robot is None:
@@ -107,12 +108,12 @@ def list_robots(uow: UnitOfWork, actor: Principal, project_name: str) -> list[Ro
 
 
 def get(uow: UnitOfWork, actor: Principal, project_name: str, name: str) -> Robot:
-    return _find(uow, require_permission(uow, actor, project_name, Permission.MANAGE_ROBOTS), name)
+    return find(uow, require_permission(uow, actor, project_name, Permission.MANAGE_ROBOTS), name)
 
 
 def set_disabled(uow: UnitOfWork, actor: Principal, project_name: str, name: str, disabled: bool) -> Robot:
     project = require_permission(uow, actor, project_name, Permission.MANAGE_ROBOTS)
-    robot = _find(uow, project, name)
+    robot = find(uow, project, name)
     robot.disabled = disabled
     audit.record(uow, actor, "robot.disable" if disabled else "robot.enable", robot_login(project.name, name))
     return robot
@@ -122,7 +123,7 @@ def rekey(uow: UnitOfWork, actor: Principal, project_name: str, name: str) -> Cr
     """A new secret; the old one stops working at once."""
     project = require_permission(uow, actor, project_name, Permission.MANAGE_ROBOTS)
     _require_password_login(actor)
-    robot = _find(uow, project, name)
+    robot = find(uow, project, name)
     secret = new_secret()
     robot.secret_hash = digest(secret)
     login = robot_login(project.name, name)
@@ -132,7 +133,7 @@ def rekey(uow: UnitOfWork, actor: Principal, project_name: str, name: str) -> Cr
 
 def delete(uow: UnitOfWork, actor: Principal, project_name: str, name: str) -> None:
     project = require_permission(uow, actor, project_name, Permission.MANAGE_ROBOTS)
-    uow.session.delete(_find(uow, project, name))
+    uow.session.delete(find(uow, project, name))
     audit.record(uow, actor, "robot.delete", robot_login(project.name, name))
 
 

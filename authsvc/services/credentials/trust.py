@@ -26,7 +26,7 @@ from ..access.projects import require_permission
 from ..authn.issuer_keys import UnusableKeys, parse_jwks
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..unit_of_work import UnitOfWork
-from .robots import _find as find_robot
+from .robots import find as find_robot
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

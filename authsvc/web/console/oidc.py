@@ -10,8 +10,6 @@ return; every refusal is the sign-in page with the reason for the person, never 
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import Blueprint, redirect, request, session, url_for
 
 from ...services.authn import oidc_login
@@ -21,10 +19,6 @@ from .pages import local_path, page
 from .session import open_for, provider_name
 
 _PENDING = "oidc_pending"
-
-
-def _digest(state: str) -> str:
-    return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _unavailable(exc: ProviderUnavailable, target: str | None):
@@ -52,7 +46,7 @@ def register(bp: Blueprint) -> None:
                             error="Too many sign-ins are under way right now; try again in a minute.")
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
-        session[_PENDING] = _digest(state)
+        session[_PENDING] = oidc_login.state_digest(state)
         response = redirect(url, 303)
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -63,7 +57,7 @@ def register(bp: Blueprint) -> None:
             return redirect(url_for("console.login"))
         state = request.args.get("state", "")[:200]
         pending = session.pop(_PENDING, None)
-        if not state or pending != _digest(state):
+        if not state or pending != oidc_login.state_digest(state):
             state = ""  # not started in this browser: refused like an unknown state (and audited)
         try:
             done = oidc_login.complete(unit(), state=state, code=request.args.get("code", "")[:2000],
