@@ -8,7 +8,7 @@ import json
 import yaml
 
 from tests.cli.conftest import one_line_error
-from tests.cli.test_doctor import data, doctor  # noqa: F401  (data is a fixture)
+from tests.cli.test_doctor import _set, data, doctor, only_failure, registry_yaml  # noqa: F401  (data: a fixture)
 
 
 def test_doctor_notes_a_key_of_the_other_type_until_the_rotation_replaces_it(cli, data, monkeypatch):  # noqa: F811
@@ -46,3 +46,23 @@ def test_bad_choices_stop_every_command_with_one_line(cli, monkeypatch):
     monkeypatch.setenv("AUTHSVC_TOKEN_X5C", "false")
     monkeypatch.setenv("AUTHSVC_KID_FORMAT", "thumbprint")
     one_line_error(cli("registry-config", ok=False), "false needs kid_format = 'libtrust'")
+
+
+def test_doctor_reads_registry_3s_algorithm_allow_list_and_its_jwks_need(cli, data, tmp_path, monkeypatch):  # noqa: F811
+    v3 = ("--registry-version", "3")
+    code, checks, _ = doctor("--registry-config", registry_yaml(cli, tmp_path, _set("signingalgorithms", ["RS256"]), *v3))
+    check = only_failure(checks, "registry-config-algorithms")
+    assert code == 1 and "lacks ES256, our active key's" in check["detail"], check
+
+    monkeypatch.setenv("AUTHSVC_SIGNING_ALGORITHM", "RS256")
+    cli("keys", "rotate")  # an RS256 next key, while the registry still allows ES256 only
+    code, checks, _ = doctor("--registry-config", registry_yaml(cli, tmp_path, _set("signingalgorithms", ["ES256"]), *v3))
+    assert code == 0 and checks["registry-config-algorithms"]["status"] == "warn"
+    assert "lacks RS256, our staged next key's" in checks["registry-config-algorithms"]["detail"]
+    code, checks, _ = doctor("--registry-config", registry_yaml(cli, tmp_path, None, *v3))
+    assert checks["registry-config-algorithms"]["status"] == "ok"  # as registry-config prints it: both
+
+    monkeypatch.setenv("AUTHSVC_TOKEN_X5C", "false")
+    code, checks, _ = doctor("--registry-config", registry_yaml(cli, tmp_path, lambda t: t.pop("jwks"), *v3))
+    check = only_failure(checks, "registry-config-algorithms")
+    assert "token_x5c is false" in check["detail"] and "auth.token.jwks" in check["fix"], check
