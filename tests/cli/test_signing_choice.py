@@ -11,22 +11,29 @@ from tests.cli.conftest import one_line_error
 from tests.cli.test_doctor import _set, data, doctor, only_failure, registry_yaml  # noqa: F401  (data: a fixture)
 
 
+def key_types(cli) -> tuple[str, str]:
+    """The type of the key 'authsvc init' made (the default setting) and the other one."""
+    made = json.loads(cli("keys", "show", "--json").output)["algorithm"]
+    return made, {"ES256": "RS256", "RS256": "ES256"}[made]
+
+
 def test_doctor_notes_a_key_of_the_other_type_until_the_rotation_replaces_it(cli, data, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("AUTHSVC_SIGNING_ALGORITHM", "RS256")
+    made, other = key_types(cli)
+    monkeypatch.setenv("AUTHSVC_SIGNING_ALGORITHM", other)
     code, checks, _ = doctor()
     assert code == 0  # a warning: tokens are still accepted, just not of the chosen type yet
     note = checks["signing-algorithm"]
     assert note["status"] == "warn"
-    assert "active key is ES256 but signing_algorithm is RS256" in note["detail"]
+    assert f"active key is {made} but signing_algorithm is {other}" in note["detail"]
     assert "authsvc keys rotate" in note["fix"]
 
     cli("keys", "rotate")
     v3 = yaml.safe_load(cli("registry-config", "--registry-version", "3").output)["auth"]["token"]
-    assert v3["signingalgorithms"] == ["ES256", "RS256"]
+    assert v3["signingalgorithms"] == [made, other]
     cli("keys", "activate", "--skip-registry-check")
-    assert json.loads(cli("keys", "show", "--json").output)["algorithm"] == "RS256"
+    assert json.loads(cli("keys", "show", "--json").output)["algorithm"] == other
     code, checks, _ = doctor()
-    assert "signing-algorithm" not in checks and checks["signing-key"]["detail"].startswith("RS256 key")
+    assert "signing-algorithm" not in checks and checks["signing-key"]["detail"].startswith(f"{other} key")
 
 
 def test_without_x5c_registry_config_gives_each_generation_what_finds_the_key(cli, tmp_path, monkeypatch):
@@ -49,16 +56,17 @@ def test_bad_choices_stop_every_command_with_one_line(cli, monkeypatch):
 
 
 def test_doctor_reads_registry_3s_algorithm_allow_list_and_its_jwks_need(cli, data, tmp_path, monkeypatch):  # noqa: F811
+    made, other = key_types(cli)
     v3 = ("--registry-version", "3")
-    code, checks, _ = doctor("--registry-config", registry_yaml(cli, tmp_path, _set("signingalgorithms", ["RS256"]), *v3))
+    code, checks, _ = doctor("--registry-config", registry_yaml(cli, tmp_path, _set("signingalgorithms", [other]), *v3))
     check = only_failure(checks, "registry-config-algorithms")
-    assert code == 1 and "lacks ES256, our active key's" in check["detail"], check
+    assert code == 1 and f"lacks {made}, our active key's" in check["detail"], check
 
-    monkeypatch.setenv("AUTHSVC_SIGNING_ALGORITHM", "RS256")
-    cli("keys", "rotate")  # an RS256 next key, while the registry still allows ES256 only
-    code, checks, _ = doctor("--registry-config", registry_yaml(cli, tmp_path, _set("signingalgorithms", ["ES256"]), *v3))
+    monkeypatch.setenv("AUTHSVC_SIGNING_ALGORITHM", other)
+    cli("keys", "rotate")  # a next key of the other type, while the registry still allows the first only
+    code, checks, _ = doctor("--registry-config", registry_yaml(cli, tmp_path, _set("signingalgorithms", [made]), *v3))
     assert code == 0 and checks["registry-config-algorithms"]["status"] == "warn"
-    assert "lacks RS256, our staged next key's" in checks["registry-config-algorithms"]["detail"]
+    assert f"lacks {other}, our staged next key's" in checks["registry-config-algorithms"]["detail"]
     code, checks, _ = doctor("--registry-config", registry_yaml(cli, tmp_path, None, *v3))
     assert checks["registry-config-algorithms"]["status"] == "ok"  # as registry-config prints it: both
 

@@ -28,7 +28,7 @@ def test_first_start_makes_an_rs256_key_and_the_signer_leaves_x5c_out(tmp_path):
 
 def test_rotation_makes_the_configured_type_and_registry_3_is_told_to_accept_both(tmp_path, monkeypatch):
     monkeypatch.setattr(context_module, "KEY_RECHECK_SECONDS", 0)  # see the activation at once
-    es256 = Units(tmp_path)  # an installation made with the default
+    es256 = Units(tmp_path, signing_algorithm="ES256")  # an installation made with ES256
     es256.close()
     units = Units(tmp_path, signing_algorithm="RS256")  # ... whose setting is changed later
     try:
