@@ -30,7 +30,7 @@ def test_rotation_makes_the_configured_type_and_registry_3_is_told_to_accept_bot
     monkeypatch.setattr(context_module, "KEY_RECHECK_SECONDS", 0)  # see the activation at once
     es256 = Units(tmp_path, signing_algorithm="ES256")  # an installation made with ES256
     es256.close()
-    units = Units(tmp_path, signing_algorithm="RS256")  # ... whose setting is changed later
+    units = Units(tmp_path, signing_algorithm="RS256", token_x5c=True)  # ... whose setting is changed later
     try:
         assert units.context.signer.material.algorithm == "ES256"  # the existing key keeps signing
         before = yaml.safe_load(registry_config.registry_config(units.new(), registry_version=3))

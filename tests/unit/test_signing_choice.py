@@ -119,7 +119,7 @@ def test_invalid_choices_are_one_line_errors_naming_the_key(environ, fragment):
 
 
 def test_thumbprint_kids_with_x5c_and_libtrust_kids_without_are_allowed():
-    assert load(environ={"AUTHSVC_KID_FORMAT": "thumbprint"}).token_x5c is True
+    assert load(environ={"AUTHSVC_KID_FORMAT": "thumbprint", "AUTHSVC_TOKEN_X5C": "true"}).token_x5c is True
     assert load(environ={"AUTHSVC_TOKEN_X5C": "0", "AUTHSVC_KID_FORMAT": "libtrust"}).token_x5c is False
 
 
