@@ -60,6 +60,13 @@ class Settings:
     cert_validity_days: int = 1095
     #: ``libtrust`` (registry 2.8 and 3.x through x5c) or ``thumbprint`` (RFC 7638).
     kid_format: str = "libtrust"
+    #: The type of key authsvc *generates* (init, first start, ``keys rotate``): ``ES256`` (P-256)
+    #: or ``RS256`` (RSA 2048).  Both registry generations accept both; an existing key of the
+    #: other type keeps signing until the next rotation.  docs/operations.md, "Token signing".
+    signing_algorithm: str = "ES256"
+    #: Whether tokens carry the ``x5c`` certificate chain.  Without it registry 2.8 finds the key
+    #: by the libtrust ``kid`` and registry 3.x by ``kid`` in its ``jwks`` file.
+    token_x5c: bool = True
     #: bcrypt work factor for new password hashes.
     bcrypt_rounds: int = 12
     #: Whether callers without credentials may pull from public projects.
@@ -290,6 +297,14 @@ def _validate(s: Settings) -> None:
         raise bad("realm", "must be an http:// or https:// URL")
     if s.kid_format not in ("libtrust", "thumbprint"):
         raise bad("kid_format", "must be 'libtrust' or 'thumbprint'")
+    if s.signing_algorithm not in ("ES256", "RS256"):
+        raise bad("signing_algorithm", "must be 'ES256' (P-256) or 'RS256' (RSA 2048)")
+    if not s.token_x5c and s.kid_format != "libtrust":
+        # Which registries trust us is not known here (registry-config is asked per generation),
+        # and registry 2.8 finds a key without x5c only by its libtrust ID: refuse what it rejects.
+        raise bad("token_x5c", "false needs kid_format = 'libtrust': without x5c registry 2.8 finds the key "
+                  "only by its libtrust kid (registry 3.x by the jwks file 'registry-config --registry-version 3' "
+                  "names)")
     if not 1 <= s.cert_validity_days <= 36500:
         raise bad("cert_validity_days", "must be between 1 and 36500")
     if not 0 <= s.throttle_threshold <= 1000:

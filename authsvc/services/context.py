@@ -84,7 +84,8 @@ class ServiceContext:
             retired = tuple(t.public_key for t in rotation.trusted_keys(self.key_paths) if t.role == "previous")
         signer = TokenSigner(material, issuer=self.settings.issuer, lifetime=self.settings.token_ttl,
                              reuse_seconds=self.settings.token_reuse_seconds,
-                             kid_format=self.settings.kid_format, retired_keys=retired)
+                             kid_format=self.settings.kid_format, retired_keys=retired,
+                             x5c=self.settings.token_x5c)
         if self._signer is not None and signer.kid != self._signer.kid:
             log.info("signing key changed: now signing with %s", signer.kid)
         return signer
@@ -98,7 +99,8 @@ class ServiceContext:
         """Generate the signing key and certificate if absent, and (re)publish the registry's trust
         bundle and JWKS; True if the key was created."""
         _, created = keys.ensure(self.key_paths.key, self.key_paths.cert, common_name=self.settings.issuer,
-                                 validity_days=self.settings.cert_validity_days)
+                                 validity_days=self.settings.cert_validity_days,
+                                 algorithm=self.settings.signing_algorithm)
         rotation.publish(self.key_paths, kid_format=self.settings.kid_format)
         self._signer = None
         return created

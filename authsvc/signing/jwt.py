@@ -8,8 +8,12 @@ One token must satisfy two registry generations:
   then a ``kid`` matching its JWKS file or a certificate key's RFC 7638
   thumbprint; libtrust IDs alone are rejected.
 
-So every token carries both the configured ``kid`` and an ``x5c`` holding
-the signing certificate.  ``aud`` is a single string because 2.8 accepts
+So by default every token carries both the configured ``kid`` and an ``x5c``
+holding the signing certificate.  Without ``x5c`` (the ``token_x5c`` setting) a
+token is shorter and the registry skips parsing and chain-checking a
+certificate per request, but then it must find the key by ``kid`` alone:
+2.8 by the libtrust ID, 3.x in its JWKS (or by thumbprint); settings
+validation refuses the combination 2.8 cannot take.  ``aud`` is a single string because 2.8 accepts
 nothing else; ``nbf`` is set a few seconds back to absorb clock skew between
 us and the registry.
 """
@@ -46,9 +50,12 @@ class TokenSigner:
     """Signs access tokens with one key; built once per process, reused for every request."""
 
     def __init__(self, material: SigningMaterial, *, issuer: str, lifetime: int, kid_format: str = "libtrust",
-                 retired_keys: tuple = (), reuse_seconds: int = 0):
+                 retired_keys: tuple = (), reuse_seconds: int = 0, x5c: bool = True):
         """``retired_keys``: public keys of earlier signing keys (a rotation's *previous*), whose
-        tokens :meth:`verify` still accepts until they expire.
+        tokens :meth:`verify` still accepts until they expire -- of either key type, since a
+        rotation may change the algorithm.
+
+        ``x5c``: whether the header carries the signing certificate (the ``token_x5c`` setting).
 
         ``reuse_seconds``: a token signed for exactly the same subject, audience, access and
         extra claims within this many seconds is handed out again instead of signing a new one.
@@ -66,13 +73,16 @@ class TokenSigner:
         self._algorithm = material.algorithm
         # The header never changes for a key: encoded once here (sorted keys, compact, as PyJWT
         # writes it), so each token costs one json.dumps of its claims and one signature.
-        header = {"alg": self._algorithm, "kid": self.kid, "typ": "JWT", "x5c": [material.certificate_der_b64]}
+        header = {"alg": self._algorithm, "kid": self.kid, "typ": "JWT"}
+        if x5c:
+            header["x5c"] = [material.certificate_der_b64]
         self._header_segment = _b64(json.dumps(header, separators=(",", ":"), sort_keys=True).encode()) + b"."
         self._sign = _es256 if isinstance(self._key, ec.EllipticCurvePrivateKey) else _rs256
-        self._verification_keys = {self.kid: material.private_key.public_key()}
+        # kid -> (public key, the one algorithm a token under that kid may use)
+        self._verification_keys = {self.kid: (material.private_key.public_key(), self._algorithm)}
         for public_key in retired_keys:
             kid = jwk_thumbprint(public_jwk(public_key)) if kid_format == "thumbprint" else libtrust_key_id(public_key)
-            self._verification_keys.setdefault(kid, public_key)
+            self._verification_keys.setdefault(kid, (public_key, _algorithm_of(public_key)))
 
     def issue(self, *, subject: str, audience: str, access: list[dict], now: dt.datetime | None = None,
               extra_claims: dict | None = None, not_after: int | None = None) -> IssuedToken:
@@ -119,12 +129,17 @@ class TokenSigner:
         signed by the key a rotation has just replaced, for the rest of their lifetime.
         """
         kid = jwt.get_unverified_header(token).get("kid")
-        public_key = self._verification_keys.get(kid) if isinstance(kid, str) else None
-        if public_key is None:
+        known = self._verification_keys.get(kid) if isinstance(kid, str) else None
+        if known is None:
             raise jwt.InvalidTokenError("token signed by a key we do not know")
-        return jwt.decode(token, public_key, algorithms=[self._algorithm], audience=audience,
+        public_key, algorithm = known
+        return jwt.decode(token, public_key, algorithms=[algorithm], audience=audience,
                           issuer=self.issuer, leeway=CLOCK_SKEW_SECONDS,
                           options={"require": ["exp", "iat", "sub", "aud", "iss"]})
+
+
+def _algorithm_of(public_key) -> str:
+    return "ES256" if isinstance(public_key, ec.EllipticCurvePublicKey) else "RS256"
 
 
 def _b64(data: bytes) -> bytes:

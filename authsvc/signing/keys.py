@@ -8,6 +8,9 @@ dropped libtrust and looks ``kid`` up in its JWKS file or among the RFC 7638
 thumbprints of the bundle's keys.  This module computes every one of those
 from the same key, so one token is accepted by both.
 
+Which key is generated (P-256 for ES256, RSA 2048 for RS256) is the
+``signing_algorithm`` setting; a loaded key may be either, whatever the setting.
+
 Private key files are written with mode 0600 from the moment they exist
 (never written first and chmod-ed after).
 """
@@ -132,16 +135,36 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def generate(key_path: Path, cert_path: Path, *, common_name: str, validity_days: int,
-             now: dt.datetime | None = None) -> SigningMaterial:
-    """Create a P-256 key and a self-signed certificate for it.
+#: What :func:`generate` can make (the ``signing_algorithm`` setting), both accepted by registry
+#: 2.8 and 3.x, with or without ``x5c``.
+ALGORITHMS = ("ES256", "RS256")
+#: RSA modulus of a generated RS256 key.  2048 bits: both registry generations (and Go's
+#: crypto/rsa, which refuses less than 1024) accept it, and verification cost grows with the
+#: modulus -- 3072 bits costs the registry roughly twice as much per token for a margin these
+#: short-lived, rotatable tokens do not need.
+RSA_KEY_BITS = 2048
 
-    ES256 because it signs fast, its keys are small, and both registry
-    generations accept it.
+
+def new_private_key(algorithm: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+    """A fresh key for ``algorithm`` (one of :data:`ALGORITHMS`)."""
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
+    raise KeyFileError(f"cannot generate a key for {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
+
+
+def generate(key_path: Path, cert_path: Path, *, common_name: str, validity_days: int,
+             now: dt.datetime | None = None, algorithm: str = "ES256") -> SigningMaterial:
+    """Create a key for ``algorithm`` and a self-signed certificate for it.
+
+    ES256 (P-256) signs fast and its keys and tokens are small; RS256 (RSA, see
+    :data:`RSA_KEY_BITS`) signs slower but the registry verifies it several times faster.
+    Both registry generations accept either; the ``signing_algorithm`` setting chooses.
     """
     key_path, cert_path = Path(key_path), Path(cert_path)
     now = now or dt.datetime.now(dt.UTC)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = new_private_key(algorithm)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (
         x509.CertificateBuilder()
@@ -189,11 +212,13 @@ def load(key_path: Path, cert_path: Path) -> SigningMaterial:
     return SigningMaterial(key, cert)
 
 
-def ensure(key_path: Path, cert_path: Path, *, common_name: str, validity_days: int) -> tuple[SigningMaterial, bool]:
-    """Load the key pair, generating it first if neither file exists.
+def ensure(key_path: Path, cert_path: Path, *, common_name: str, validity_days: int,
+           algorithm: str = "ES256") -> tuple[SigningMaterial, bool]:
+    """Load the key pair, generating it first (for ``algorithm``) if neither file exists.
 
     Returns the material and whether it was created.  If only one of the two
-    files exists something is wrong, and we refuse to overwrite it.
+    files exists something is wrong, and we refuse to overwrite it.  An existing
+    key of another algorithm is kept: it is replaced only by a rotation.
     """
     key_exists, cert_exists = Path(key_path).exists(), Path(cert_path).exists()
     if key_exists != cert_exists:
@@ -202,4 +227,4 @@ def ensure(key_path: Path, cert_path: Path, *, common_name: str, validity_days: 
     if key_exists:
         return load(key_path, cert_path), False
     return generate(Path(key_path), Path(cert_path), common_name=common_name,
-                    validity_days=validity_days), True
+                    validity_days=validity_days, algorithm=algorithm), True

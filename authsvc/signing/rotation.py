@@ -126,13 +126,26 @@ def bundle_pem(trusted: list[TrustedKey]) -> bytes:
     return b"".join(t.certificate.public_bytes(serialization.Encoding.PEM) for t in trusted)
 
 
+def algorithm_of(public_key) -> str:
+    """The JWS ``alg`` tokens of this key carry."""
+    return "ES256" if keys.public_jwk(public_key)["kty"] == "EC" else "RS256"
+
+
+def algorithms(trusted: list[TrustedKey], configured: str) -> list[str]:
+    """What registry 3's ``signingalgorithms`` allow-list must hold: the algorithm of every
+    trusted key (active first, then a staged next and the previous), and the configured
+    ``signing_algorithm``, so that the next rotation's key is not refused by a config written
+    today."""
+    found = [algorithm_of(t.public_key) for t in trusted] + [configured]
+    return list(dict.fromkeys(found))
+
+
 def jwks_document(trusted: list[TrustedKey], *, kid_format: str) -> dict:
     """Registry 3's ``auth.token.jwks``: each trusted key under the ``kid`` its tokens carry."""
     jwks = []
     for t in trusted:
         jwk = keys.public_jwk(t.public_key)
-        jwk.update({"kid": key_id(t.public_key, kid_format), "use": "sig",
-                    "alg": "ES256" if jwk["kty"] == "EC" else "RS256"})
+        jwk.update({"kid": key_id(t.public_key, kid_format), "use": "sig", "alg": algorithm_of(t.public_key)})
         jwks.append(jwk)
     return {"keys": jwks}
 
@@ -157,9 +170,15 @@ def published_bundle_is_current(paths: KeyPaths) -> bool:
 
 
 def stage(paths: KeyPaths, *, common_name: str, validity_days: int,
-          kid_format: str) -> tuple[keys.SigningMaterial, bool]:
+          kid_format: str, algorithm: str = "ES256") -> tuple[keys.SigningMaterial, bool]:
     """Create the next key (unless one is staged already) and publish it; returns it and whether
-    it is new.  Running it again only re-publishes, so a lost bundle is easily rewritten."""
+    it is new.  Running it again only re-publishes, so a lost bundle is easily rewritten.
+
+    ``algorithm`` (the ``signing_algorithm`` setting) may differ from the active key's: a
+    rotation is how an installation changes key type.  The bundle then holds an EC and an RSA
+    certificate side by side and the JWKS both keys, each with its own ``alg``, so either
+    generation accepts tokens of both keys through the overlap (registry 3's
+    ``signingalgorithms`` must list both: see :func:`algorithms`)."""
     if paths.next_key.exists() and paths.next_cert.exists():
         material, created = keys.load(paths.next_key, paths.next_cert), False
     elif paths.next_key.exists() or paths.next_cert.exists():
@@ -167,7 +186,7 @@ def stage(paths: KeyPaths, *, common_name: str, validity_days: int,
                             "remove the remaining file and run 'authsvc keys rotate' again")
     else:
         material, created = keys.generate(paths.next_key, paths.next_cert, common_name=common_name,
-                                          validity_days=validity_days), True
+                                          validity_days=validity_days, algorithm=algorithm), True
     publish(paths, kid_format=kid_format)
     return material, created
 

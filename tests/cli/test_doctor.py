@@ -273,7 +273,8 @@ def test_registry_config_that_trusts_us(cli, data, tmp_path):
     assert code == 0
     assert [n for n in checks if n.startswith("registry-config")] == [
         "registry-config", "registry-config-realm", "registry-config-service", "registry-config-issuer",
-        "registry-config-notifications", "registry-config-bundle", "registry-config-jwks"]
+        "registry-config-notifications", "registry-config-bundle", "registry-config-jwks",
+        "registry-config-algorithms"]
     # without notification_secret the registry sends nothing: a warning (test_doctor_notifications.py)
     assert {n: c["status"] for n, c in checks.items() if c["status"] != "ok"} == {
         "registry-config-notifications": "warn"}

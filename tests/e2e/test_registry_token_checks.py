@@ -188,3 +188,71 @@ def test_the_model_agrees_with_the_real_registry(configuration: str, tmp_path: P
     # registry 3's signingalgorithms is an allow-list: authsvc's ["ES256"] refuses an RS256 token
     # that chains to the bundle, which the registry without it accepts.
     assert verdicts["RS256 with x5c in the bundle"] == ("signingalgorithms" not in wanted and "rootcertbundle" in wanted)
+
+
+#: id -> (generation, auth.token keys, whether a token without x5c is accepted): what
+#: ``signing_algorithm`` and ``token_x5c`` need from each generation.
+CHOICE_CONFIGURATIONS = {
+    "registry2": (REGISTRY2, ("rootcertbundle",), True),
+    "registry3-as-generated": (REGISTRY3, ("rootcertbundle", "jwks", "signingalgorithms"), True),
+    "registry3-bundle-only": (REGISTRY3, ("rootcertbundle",), False),
+}
+
+
+@pytest.mark.parametrize("configuration", CHOICE_CONFIGURATIONS)
+def test_rs256_keys_and_tokens_without_x5c_are_accepted_where_documented(configuration: str, tmp_path: Path):
+    """A rotation's overlap from an ES256 to an RS256 key, published as authsvc publishes it
+    (bundle and JWKS of both keys, ``signingalgorithms`` from :func:`rotation.algorithms`, as
+    ``registry-config --registry-version 3`` prints it): tokens of either key, with and without
+    ``x5c``, put to the real registry and to the model."""
+    from authsvc.settings import load
+    from authsvc.signing import rotation
+    from authsvc.signing.jwt import TokenSigner
+
+    generation, wanted, without_x5c = CHOICE_CONFIGURATIONS[configuration]
+    binary = generation.binary()
+    paths = rotation.KeyPaths.from_settings(load({}, {"data_dir": str(tmp_path / "keys")}))
+    keys.generate(paths.key, paths.cert, common_name="authsvc", validity_days=30, algorithm="ES256")
+    rotation.stage(paths, common_name="authsvc", validity_days=30, kid_format="libtrust", algorithm="RS256")
+    stranger = keys.generate(tmp_path / "o.key", tmp_path / "o.crt", common_name="intruder", validity_days=30,
+                             algorithm="RS256")
+    allowed = rotation.algorithms(rotation.trusted_keys(paths), "RS256")
+    every = {"rootcertbundle": str(paths.bundle), "jwks": str(paths.jwks), "signingalgorithms": allowed}
+    token_keys = {"realm": "http://auth.test/token", "service": SERVICE, "issuer": ISSUER,
+                  **{key: every[key] for key in wanted}}
+    signers = {(m.algorithm, x5c): TokenSigner(m, issuer=ISSUER, lifetime=300, x5c=x5c)
+               for m in (keys.load(paths.key, paths.cert), keys.load(paths.next_key, paths.next_cert))
+               for x5c in (True, False)}
+    service, port = start_registry(tmp_path, generation, binary, token_keys)
+    try:
+        verdicts, model = {}, {}
+        access = [{"type": "repository", "name": REPO, "actions": ["pull", "push"]}]
+        for (algorithm, x5c), signer in signers.items():
+            name = f"{algorithm} {'with' if x5c else 'without'} x5c"
+            token = signer.issue(subject="alice", audience=SERVICE, access=access).token
+            verdicts[name] = answer(port, token, f"/v2/{REPO}/tags/list") != 401
+            model[name] = _model(generation, token_keys, paths, token)
+        stray = TokenSigner(stranger, issuer=ISSUER, lifetime=300, x5c=False).issue(
+            subject="alice", audience=SERVICE, access=access).token
+        verdicts["a stranger's RS256 key"] = answer(port, stray) != 401
+        model["a stranger's RS256 key"] = _model(generation, token_keys, paths, stray)
+    finally:
+        service.stop()
+    expected = {f"{a} {w} x5c": w == "with" or without_x5c for a in ("ES256", "RS256") for w in ("with", "without")}
+    assert verdicts == {**expected, "a stranger's RS256 key": False}, service.log_tail()
+    assert model == verdicts
+
+
+def _model(generation: Generation, token_keys: dict, paths, token: str) -> bool:
+    bundle = paths.bundle.read_bytes()
+    try:
+        if generation is REGISTRY2:
+            rv.verify_v2(token, issuer=ISSUER, service=SERVICE, rootcert_pems=bundle)
+        else:
+            rv.verify_v3(token, issuer=ISSUER, service=SERVICE, version="3.1",
+                         rootcert_pems=bundle if "rootcertbundle" in token_keys else None,
+                         jwks=json.loads(paths.jwks.read_text()) if "jwks" in token_keys else None,
+                         algorithms=token_keys.get("signingalgorithms"))
+    except rv.TokenRejected:
+        return False
+    return True

@@ -25,5 +25,5 @@ def test_the_operations_settings_table_names_every_setting():
     """docs/operations.md's table under "## Settings" is where operators look a key up: it must
     name every field of Settings (a row may name several keys) and nothing that is not one."""
     rows = [line for line in section(OPERATIONS, "## Settings").splitlines() if line.startswith("| `")]
-    named = {key for row in rows for key in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
+    named = {key for row in rows for key in re.findall(r"`([a-z0-9_]+)`", row.split("|")[1])}
     assert named == {f.name for f in dataclasses.fields(Settings)}

@@ -172,6 +172,13 @@ def _key_checks(s: Settings, state: _State, now: dt.datetime) -> list[Check]:
             fix = "restore the matching key and certificate from backup"
         return [Check("signing-key", FAIL, str(exc), fix)]
     checks = [Check("signing-key", OK, f"{state.material.algorithm} key {key_path} matches {cert_path}")]
+    if state.material.algorithm != s.signing_algorithm:
+        checks.append(Check("signing-algorithm", WARN, f"the active key is {state.material.algorithm} but "
+                            f"signing_algorithm is {s.signing_algorithm}: tokens are signed "
+                            f"{state.material.algorithm} until the next key rotation",
+                            "to switch now: 'authsvc keys rotate' (it makes a " + s.signing_algorithm + " key), "
+                            "restart the registries (a registry 3 config from 'authsvc registry-config "
+                            "--registry-version 3' must list both algorithms), then 'authsvc keys activate'"))
     verdict = judge_key_mode(key_path)
     checks.append(Check("key-permissions", OK if verdict.ok else FAIL, verdict.detail, verdict.fix))
     checks.append(_expiry(state.material.certificate, cert_path, now))
@@ -315,7 +322,7 @@ def _registry_checks(url: str, state: _State, service: str | None, timeout: floa
         checks.append(Check("registry-token", FAIL, f"--service {service!r} is not among our services "
                             f"{list(s.services)}", "name one of our services, or add it to the services setting"))
         return checks
-    signer = TokenSigner(state.material, issuer=s.issuer, lifetime=60, kid_format=s.kid_format)
+    signer = TokenSigner(state.material, issuer=s.issuer, lifetime=60, kid_format=s.kid_format, x5c=s.token_x5c)
     token = signer.issue(subject=PROBE_SUBJECT, audience=service, access=[]).token
     try:
         accepted, detail = registry_probe.token_accepted(url, token, timeout=timeout, ca_file=ca_file)
@@ -340,8 +347,8 @@ def _registry_checks(url: str, state: _State, service: str | None, timeout: floa
 def _next_key_check(url: str, state: _State, service: str, timeout: float, ca_file: str | None) -> Check:
     """During a rotation: may ``keys activate`` switch yet, i.e. does the registry trust the staged key?"""
     s = state.settings
-    token = TokenSigner(state.next_material, issuer=s.issuer, lifetime=60, kid_format=s.kid_format).issue(
-        subject=PROBE_SUBJECT, audience=service, access=[]).token
+    token = TokenSigner(state.next_material, issuer=s.issuer, lifetime=60, kid_format=s.kid_format,
+                        x5c=s.token_x5c).issue(subject=PROBE_SUBJECT, audience=service, access=[]).token
     try:
         accepted, _ = registry_probe.token_accepted(url, token, timeout=timeout, ca_file=ca_file)
     except registry_probe.RegistryUnreachable as exc:

@@ -75,7 +75,31 @@ def registry_config_checks(path: Path, s: Settings, material: keys.SigningMateri
     checks.append(_bundle(path, token.get("rootcertbundle"), s, material, next_material))
     if token.get("jwks") is not None:
         checks.append(_jwks(path, token["jwks"], s, material, next_material))
+    if token.get("signingalgorithms") is not None:
+        checks.append(_algorithms(token, s, material, next_material))
     return checks
+
+
+def _algorithms(token: dict, s: Settings, material, next_material) -> Check:
+    """Registry 3's ``signingalgorithms`` is an allow-list: a key whose algorithm it lacks is refused
+    (a rotation to another ``signing_algorithm`` needs it listed before activation).  Its presence
+    also says this is a registry 3, which without ``x5c`` finds our key only in its ``jwks``."""
+    listed = token["signingalgorithms"]
+    listed = [str(a) for a in listed] if isinstance(listed, list) else [str(listed)]
+    fix = "set auth.token.signingalgorithms as 'authsvc registry-config --registry-version 3' prints it " \
+          "and restart the registry"
+    if not s.token_x5c and token.get("jwks") is None:
+        return Check("registry-config-algorithms", FAIL, "token_x5c is false but this registry 3 config has no "
+                     "auth.token.jwks: it cannot find our key by its libtrust kid and rejects every token",
+                     f"set auth.token.jwks to {s.jwks_path} and restart the registry (or set token_x5c = true)")
+    if material.algorithm not in listed:
+        return Check("registry-config-algorithms", FAIL, f"auth.token.signingalgorithms {listed} lacks "
+                     f"{material.algorithm}, our active key's: the registry rejects every token we sign", fix)
+    if next_material is not None and next_material.algorithm not in listed:
+        return Check("registry-config-algorithms", WARN, f"auth.token.signingalgorithms {listed} lacks "
+                     f"{next_material.algorithm}, our staged next key's: activating the rotation now would "
+                     "break this registry", fix + " before 'authsvc keys activate'")
+    return Check("registry-config-algorithms", OK, f"auth.token.signingalgorithms {listed} allows our key(s)")
 
 
 def _same(name: str, key: str, theirs, ours: str, setting: str) -> Check:

@@ -38,7 +38,8 @@ def stage(uow: UnitOfWork) -> tuple[str, bool]:
     """Create (or re-publish) the next key; returns its kid and whether it is new."""
     s = uow.settings
     material, created = _rotation_call(rotation.stage, uow.context.key_paths, common_name=s.issuer,
-                                       validity_days=s.cert_validity_days, kid_format=s.kid_format)
+                                       validity_days=s.cert_validity_days, kid_format=s.kid_format,
+                                       algorithm=s.signing_algorithm)
     kid = rotation.key_id(material.private_key.public_key(), s.kid_format)
     if created:
         _audit(uow, "key.staged", kid)
@@ -52,7 +53,7 @@ def probe_next_key(uow: UnitOfWork, registries: list[str], *, service: str | Non
     if material is None:
         raise ServiceError("no next key is staged; run 'authsvc keys rotate' first")
     signer = TokenSigner(material, issuer=uow.settings.issuer, lifetime=PROBE_LIFETIME,
-                         kid_format=uow.settings.kid_format)
+                         kid_format=uow.settings.kid_format, x5c=uow.settings.token_x5c)
     token = signer.issue(subject=PROBE_SUBJECT, audience=service or uow.settings.services[0], access=[]).token
     verdicts = []
     for url in registries:

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from ...signing import rotation
 from ..errors import Invalid
 from ..inventory import EVENTS_PATH
 from ..unit_of_work import UnitOfWork
@@ -39,14 +40,21 @@ def _q(value: str) -> str:
 def auth_section(uow: UnitOfWork, *, service: str, registry_version: int, indent: str = "",
                  trust_bundle: str | None = None, jwks: str | None = None) -> str:
     """``trust_bundle``/``jwks``: the files' paths as the registry sees them (a container's mount),
-    when not the paths on this machine."""
+    when not the paths on this machine.
+
+    Registry 3 gets ``jwks`` always: with ``token_x5c`` off it is how 3.x finds our key (the
+    libtrust ``kid`` is not among the bundle's thumbprints).  Its ``signingalgorithms`` is an
+    allow-list, so it names every trusted key's algorithm and the configured one: a rotation
+    from ES256 to RS256 (or back) then needs no new registry config.  Registry 2.8 needs only
+    the bundle either way: it finds a key by the libtrust ``kid`` among the bundle's keys."""
     s = uow.settings
     bundle = trust_bundle or str(s.trust_bundle_path.resolve())
     lines = ["auth:", "  token:", f"    realm: {_q(s.realm)}", f"    service: {_q(service)}",
              f"    issuer: {_q(s.issuer)}", f"    rootcertbundle: {_q(bundle)}"]
     if registry_version >= 3:
+        allowed = rotation.algorithms(rotation.trusted_keys(uow.context.key_paths), s.signing_algorithm)
         lines += [f"    jwks: {_q(jwks or str(s.jwks_path.resolve()))}",
-                  f"    signingalgorithms: [{_q(uow.context.signing_material.algorithm)}]"]
+                  f"    signingalgorithms: [{', '.join(_q(a) for a in allowed)}]"]
     return "\n".join(indent + line for line in lines) + "\n"
 
 
