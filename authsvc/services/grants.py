@@ -70,10 +70,13 @@ def issue_token(uow: UnitOfWork, request: TokenRequest) -> TokenGrant:
     except ScopeError as exc:
         raise Invalid(str(exc), field="scope") from None
 
+    named = projects_named(scopes)
+    # The credential's read brings the named projects along: one round trip (store/queries.py).
+    uow.reads = queries.reading_ahead(uow.reads, named)
     identity = uow.context.authenticator.authenticate(uow, request.credential)
     principal = identity.principal
 
-    views = queries.project_views(uow.reads, identity.user_id, projects_named(scopes), principal.groups)
+    views = queries.project_views(uow.reads, identity.user_id, named, principal.groups)
     # A token for the REST API only proves who the caller is; it never carries registry access,
     # and it is bound to the account row (id, credential version) and the credential behind it.
     granted = [] if for_api else decide(principal, scopes, views, anonymous_pull=settings.anonymous_pull)

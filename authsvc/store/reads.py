@@ -46,6 +46,26 @@ class SessionReads:
         return self.session.connection().execute(statement, params).all()
 
 
+class ReadAhead:
+    """One token request's reads, told up front which projects the request names.
+
+    The first credential read of the request (queries.py: the user by name, a refresh or personal
+    token's owner, a robot) then fetches those projects with the caller's roles in the same
+    statement and keeps them here for the decision's :func:`~.queries.project_views`: one round
+    trip where there were two.  Both are used once; any other read goes to ``inner`` unchanged.
+    """
+
+    def __init__(self, inner: Reads, projects: set[str]):
+        self.inner = inner
+        #: The names the first credential read fetches along (None once it has run).
+        self.projects: frozenset[str] | None = frozenset(projects)
+        #: (caller's user id or None, names, {name: (public, own role, ((group, role), ...))}).
+        self.views: tuple | None = None
+
+    def rows(self, statement: Select, params: dict[str, Any]) -> list:
+        return self.inner.rows(statement, params)
+
+
 class _Prepared(NamedTuple):
     sql: str
     positions: tuple[str, ...] | None  # parameter names in order (qmark), None for named styles
@@ -98,6 +118,9 @@ class KeptConnectionReads:
             connection = self.engine.raw_connection()
             if self.dialect.name == "postgresql":
                 connection.driver_connection.autocommit = True
+                # Each statement is prepared on the server at its first use on this connection
+                # (psycopg's default waits for the fifth): parsed and planned once, then only bound.
+                connection.driver_connection.prepare_threshold = 0
             kept = self._local.kept = (os.getpid(), connection)
         return kept[1]
 

@@ -70,3 +70,13 @@ def test_a_broken_connection_is_an_sqlalchemy_error_and_the_next_read_reconnects
     with pytest.raises(DBAPIError):
         queries.user_by_name(kept, "bob")
     assert queries.user_by_name(kept, "bob").name == "bob"
+
+
+def test_on_postgresql_each_statement_is_prepared_on_the_server_at_its_first_use(kept):
+    """One parse and plan per statement and connection; every later request only binds it."""
+    if kept.dialect.name != "postgresql":
+        pytest.skip("server-side prepared statements are PostgreSQL's")
+    assert queries.user_by_name(kept, "bob") is not None
+    connection = kept._local.kept[1].driver_connection
+    prepared = connection.execute("SELECT statement FROM pg_prepared_statements").fetchall()
+    assert any("FROM users" in statement for (statement,) in prepared), prepared
