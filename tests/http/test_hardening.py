@@ -59,9 +59,11 @@ def test_counters_are_shared_by_instances(tmp_path, seeded, client):
 def test_audit_records_grants_failures_and_changes(app, client, seeded):
     get_token(client, "repository:priv/app:pull,push", user="carol")
     attempt(client, "carol", "wrong-pass-1", address="10.9.9.9")
-    assert flush_grants() == 1
+    flush_grants()  # what the batch writer still holds (it may have written the grant already)
     events = call(audit.list_events, OPERATOR)
-    grant = next(e for e in events if e.action == "token.grant")
+    grants = [e for e in events if e.action == "token.grant"]
+    assert len(grants) == 1
+    grant = grants[0]
     assert (grant.actor, grant.target) == ("carol", "registry")
     summary = audit.event_summary(grant)
     assert summary["details"]["requested"] == ["repository:priv/app:pull,push"]
