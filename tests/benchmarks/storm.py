@@ -36,6 +36,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -102,6 +103,8 @@ class Storm:
     load_before: str
     load_after: str
     server_cpu_ms: dict[str, float] = field(default_factory=dict)
+    #: authsvc's own time per token request (its request log's duration), in milliseconds
+    server_ms: list[float] = field(default_factory=list)
 
 
 def _hash(item: tuple[str, int]) -> str:
@@ -287,6 +290,16 @@ def fresh_instances(stack: ProductionStack, label: str) -> list:
     return services
 
 
+_TOKEN_LINE = re.compile(r'"GET /token\?account=(?:robot\.)?storm-\S+ HTTP/1\.1" \d{3} ([0-9.]+)ms')
+
+
+def server_times(services) -> list[float]:
+    """authsvc's own time for each token request (from the first before-request hook to the
+    answer: no queueing), from the instances' request logs."""
+    return [float(match.group(1)) for service in services
+            for match in _TOKEN_LINE.finditer(service.log_path.read_text(errors="replace"))]
+
+
 def stop_all(stack: ProductionStack, services: list) -> None:
     for service in services:
         service.stop()
@@ -327,6 +340,7 @@ def run_storm(run) -> None:
             result = storm(addresses, asks, IN_FLIGHT)
             result.server_cpu_ms = {"authsvc workers": sum(worker_cpu_ms(s) for s in services) - before[0],
                                     "PostgreSQL": process_tree_cpu_ms(database_pid) - before[1]}
+            result.server_ms = server_times(services)
             results[label] = result
             stop_all(stack, services)
 
@@ -358,7 +372,9 @@ def htpasswd_storm(run, stack: ProductionStack, people: list[tuple[str, str, str
 def describe(run, results: dict[str, Storm], asks: dict[str, list[Ask]], count: int, cost: int,
              setting: str) -> None:
     """The detail lines and the figures; any refusal fails the benchmark unless --quick."""
+    from authsvc.settings import Settings
     report = run.report
+    deadline = Settings().request_deadline
     failures = []
     figures: dict[str, dict[str, float]] = {}
     for label, result in results.items():
@@ -373,6 +389,13 @@ def describe(run, results: dict[str, Storm], asks: dict[str, list[Ask]], count: 
                       f"p90 {percentile(latencies, 0.90):.1f} ms, p99 {figures[label]['p99']:.1f} ms, "
                       f"max {max(latencies):.1f} ms; refused {len(found)}; CPU ms per request: {cpu}; "
                       f"load average {result.load_before} -> {result.load_after}")
+        if result.server_ms:
+            over = sum(ms > deadline * 1000 for ms in result.server_ms)
+            report.detail(f"{label}: authsvc's own time per request (request log, no queueing): "
+                          f"p50 {percentile(result.server_ms, 0.5):.1f} ms, "
+                          f"p99 {percentile(result.server_ms, 0.99):.1f} ms, "
+                          f"max {max(result.server_ms):.1f} ms; {over} over request_deadline ({deadline} s), "
+                          f"which answers 503")
         for problem in found[:5]:
             report.detail(f"  {label} refused: {problem}")
         figures[label]["refused"] = len(found)
