@@ -274,7 +274,8 @@ def run_registry(run) -> None:
     # default, not the suite's 15 s, keep it to a quarter of an hour; a run of thousands of
     # requests already fixes the CPU per request.  --seconds overrides both this and --quick's 1 s.
     seconds = run.seconds if run.seconds_given else (1 if run.quick else 5)
-    run.report.detail(f"tokens: {', '.join(VARIANTS)}; wrk -c {' and -c '.join(map(str, CONNECTIONS))}, "
-                      f"{seconds:.0f} s x {run.reps}, interleaved with the same registry without auth")
+    run.report.detail(f"tokens: {', '.join(VARIANTS)}; {' and '.join(map(str, CONNECTIONS))} connections "
+                      f"(GET: wrk, HEAD: headload), {seconds:.0f} s x {run.reps}, interleaved with the same "
+                      "registry without auth")
     for generation in GENERATIONS:
         run_generation(run, stack, generation, materials, seconds)
