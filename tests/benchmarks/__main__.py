@@ -7,11 +7,14 @@ and a private dockerd.  Every figure is printed as
     name: value unit (baseline value unit) ratio X (target Y) PASS|MISS|INFO
 
 Benchmarks (``--only``): tokens (item 1), refresh and anonymous (item 2),
-push (item 3), latency (item 4), console (the web console's pages on a large
-database), directory (a directory user's repeated Basic ``/token`` against a local
-user's, issue 14), storm (500 robots and 500 people asking once each, 64 at a time, against three
-cold instances on one PostgreSQL, beside the registry's htpasswd; issue 23); item 5 (memory per worker) follows whichever of them ran.  ``--quick``
-shortens every run to smoke-test the suite; its figures are not meant to be quoted.  See docs/performance.md.
+push (item 3; ``--tmpfs`` puts its storage in memory), latency (item 4), console (the web
+console's pages on a large database), directory (a directory user's repeated Basic ``/token``
+against a local user's, issue 14), registry (what checking one of our tokens costs registry 2.8
+and 3.1 per request against no auth, by key type and x5c, issue 23), storm (500 robots and 500
+people asking once each, 64 at a time, against three cold instances on one PostgreSQL, beside the
+registry's htpasswd; issue 23); item 5 (memory per worker) follows whichever of them ran.
+``--quick`` shortens every run to smoke-test the suite; its figures are not meant to be quoted.
+See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 from . import harness
 from .harness import BenchmarkError, Load, ProductionStack, Report
 
-BENCHMARKS = ("tokens", "refresh", "anonymous", "push", "latency", "console", "directory", "storm")
+BENCHMARKS = ("tokens", "refresh", "anonymous", "push", "latency", "console", "directory", "registry", "storm")
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Run:
     seconds: float
     reps: int
     connections: int = 10
+    #: --seconds was given (quick mode's own shorter runs give way to it)
+    seconds_given: bool = False
     #: label -> (gunicorn Service that served load, label of the one its memory is compared with)
     loaded: dict = field(default_factory=dict)
     _bins: dict | None = None
@@ -110,6 +115,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, help="seconds per wrk run (default 15, quick 2)")
     parser.add_argument("--reps", type=int, help="repetitions of each measurement (default 3, quick 1)")
     parser.add_argument("--rounds", type=int, help="push/pull rounds per registry (default 5, quick 1)")
+    parser.add_argument("--tmpfs", action="store_true",
+                        help="push: the registries' storage and dockerd's data-root on a tmpfs the benchmark "
+                             "mounts and removes (needs root), instead of the scratch directory's disk")
     parser.add_argument("--workers", type=int,
                         help="gunicorn -w for authsvc and the baseline alike (default: config/gunicorn.conf.py)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs) at the end")
@@ -145,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         # Quick mode boots two workers per server: booting five takes most of a smoke test's time.
         workers = args.workers or (2 if args.quick else None)
         run = Run(root=root, quick=args.quick, workers=workers, report=report, cleanup=cleanup,
-                  seconds=args.seconds or (2 if args.quick else 15), reps=args.reps or (1 if args.quick else 3))
+                  seconds=args.seconds or (2 if args.quick else 15), reps=args.reps or (1 if args.quick else 3),
+                  seconds_given=args.seconds is not None)
         if args.postgres:
             run.database_url, run.database_pid = harness.throwaway_postgres(root, cleanup)
             run.db_suffix = ".postgresql"
@@ -167,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             if "push" in args.only:
                 from . import images
                 report.say("\n== docker push / pull of a 20-layer image (item 3) ==")
-                images.run_push_pull(run, rounds=args.rounds or (1 if args.quick else 5))
+                images.run_push_pull(run, rounds=args.rounds or (1 if args.quick else 5), tmpfs=args.tmpfs)
             if "latency" in args.only:
                 from . import bigdb
                 report.say("\n== token latency, large database vs 10 users (item 4) ==")
@@ -176,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
                 from . import console
                 report.say("\n== web console pages, 10,000 projects / 1,000 members / 100,000 tags ==")
                 console.run_console(run)
+            if "registry" in args.only:
+                from . import registry
+                report.say("\n== the registry's cost of checking a token, per request (issue 23) ==")
+                registry.run_registry(run)
             if "storm" in args.only:
                 from . import storm
                 report.say("\n== cold storm: distinct robots and people asking once each, 3 instances ==")

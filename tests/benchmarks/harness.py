@@ -52,6 +52,18 @@ def binaries(*names: str) -> dict[str, str]:
     return found  # type: ignore[return-value]
 
 
+def registry_binary(generation) -> str:
+    """The executable of a registry generation (:mod:`tests.e2e.registries`: Debian's 2.8 on PATH,
+    the verified 3.1.1 from its cache), checked by ``--version``; a missing or wrong binary is a
+    BenchmarkError here, where the e2e suite would skip or fail the test."""
+    import pytest
+    try:
+        return generation.binary()
+    except (pytest.skip.Exception, pytest.fail.Exception) as exc:
+        raise BenchmarkError(f"{generation.id}: {exc} (TEST_REGISTRY3_XZ names the 3.1.1 archive "
+                             "if it is not beside the repository)") from None
+
+
 # -- servers ----------------------------------------------------------------------------------
 
 def start_on_free_port(factory: Callable[[int], Service], path: str, expected: int) -> Service:

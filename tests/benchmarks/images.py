@@ -36,9 +36,10 @@ import yaml
 from tests.e2e import oci
 from tests.e2e.processes import Service, describe
 from tests.e2e.processes import run as run_command
-from tests.e2e.stack import DockerDaemon, clean_environ
+from tests.e2e.registries import REGISTRY2, Generation
+from tests.e2e.stack import DockerDaemon, clean_environ, registry_environ
 
-from .harness import BenchmarkError, Figure, binaries, median, rotate, start_on_free_port
+from .harness import BenchmarkError, Figure, binaries, median, registry_binary, rotate, start_on_free_port
 from .tokens import password
 
 LAYERS = 20
@@ -98,19 +99,30 @@ def build_image_archive(path: Path, *, layers: int, layer_bytes: int, seed: int 
 
 
 class Registries:
-    """Registry configurations that differ only in their ``auth`` section."""
+    """Registry configurations of one generation that differ only in their ``auth`` section.
 
-    def __init__(self, run, stack):
+    The rest is ``authsvc registry-config --full`` for that generation (log level, http
+    headers, storage), so every registry a benchmark starts is the one an operator would run.
+    ``storage_root`` holds each registry's storage (a tmpfs with ``--tmpfs``); configurations and
+    logs stay in the scratch directory.
+    """
+
+    def __init__(self, run, stack, generation: Generation = REGISTRY2, storage_root: Path | None = None):
         self.run = run
         self.stack = stack
-        self.bin = binaries("docker-registry")["docker-registry"]
+        self.generation = generation
+        self.bin = registry_binary(generation)
+        self.files = run.root / "registry"
+        self.storage_root = storage_root or self.files
         self.htpasswd = run.root / "htpasswd"
         import bcrypt
         hashed = bcrypt.hashpw(HTPASSWD_PASSWORD.encode(), bcrypt.gensalt(HTPASSWD_COST)).decode()
         self.htpasswd.write_text(f"{HTPASSWD_USER}:{hashed}\n")
 
-    def config(self, mode: str, port: int, storage: Path) -> dict:
-        result = self.stack.authsvc("registry-config", "--full", "--addr", f"127.0.0.1:{port}",
+    def config(self, mode: str, port: int, storage: Path, token: dict | None = None) -> dict:
+        """The registry's configuration; ``token`` (mode "token") replaces authsvc's ``auth.token``."""
+        result = self.stack.authsvc("registry-config", "--full", "--registry-version",
+                                    str(self.generation.config_version), "--addr", f"127.0.0.1:{port}",
                                     "--storage", str(storage))
         config = yaml.safe_load(result.stdout)
         if mode != "token":
@@ -119,17 +131,24 @@ class Registries:
             del config["auth"]
         elif mode == "htpasswd":
             config["auth"] = {"htpasswd": {"realm": "authsvc-benchmark", "path": str(self.htpasswd)}}
+        elif token is not None:
+            config["auth"] = {"token": token}
+            config.pop("notifications", None)  # no authsvc listens for them
         return config
 
-    def start(self, mode: str, name: str) -> Service:
-        storage = self.run.root / "registry" / name
-        storage.mkdir(parents=True)
+    def start(self, mode: str, name: str, *, token: dict | None = None, storage: Path | None = None) -> Service:
+        """A registry on a free port, ready; ``storage``: an existing directory to serve (shared
+        with another registry) instead of a new one under ``storage_root``."""
+        self.files.mkdir(parents=True, exist_ok=True)
+        if storage is None:
+            storage = self.storage_root / name
+            storage.mkdir(parents=True)
 
         def factory(port: int) -> Service:
-            path = self.run.root / "registry" / f"{name}-{port}.yml"
-            path.write_text(yaml.safe_dump(self.config(mode, port, storage)))
-            service = Service(f"docker-registry ({mode})", [self.bin, "serve", str(path)], env=clean_environ(),
-                              log_path=self.run.root / "registry" / f"{name}-{port}.log")
+            path = self.files / f"{name}-{port}.yml"
+            path.write_text(yaml.safe_dump(self.config(mode, port, storage, token)))
+            service = Service(f"{self.generation.id} ({mode})", [self.bin, "serve", str(path)],
+                              env=registry_environ(self.generation), log_path=self.files / f"{name}-{port}.log")
             service.storage = storage  # type: ignore[attr-defined]
             return service
         return start_on_free_port(factory, "/v2/", 200 if mode == "none" else 401)
@@ -154,10 +173,25 @@ class DockerCli:
         return time.monotonic() - start
 
 
-def start_dockerd(run) -> DockerDaemon:
+def memory_root(run) -> Path:
+    """A tmpfs mounted for this run under the scratch directory (``--tmpfs``), unmounted at the
+    end (after dockerd stops: the cleanup runs last-in first-out).  The disk's write-back and
+    fsyncs are what spread the push/pull rounds (docs/performance.md, item 3); in memory they
+    are gone from both sides of the comparison."""
+    mount = run.root / "mem"
+    mount.mkdir()
+    result = run_command(["mount", "-t", "tmpfs", "-o", "size=4g,mode=0700", "abench-tmpfs", str(mount)],
+                         timeout=30)
+    if result.returncode != 0:
+        raise BenchmarkError(f"cannot mount a tmpfs on {mount} (--tmpfs needs root):\n{describe(result)}")
+    run.cleanup.callback(run_command, ["umount", "-l", str(mount)], timeout=30)
+    return mount
+
+
+def start_dockerd(run, data_root: Path | None = None) -> DockerDaemon:
     bins = binaries("dockerd", "/usr/bin/docker", "ctr")
-    (run.root / "dk").mkdir()
-    daemon = DockerDaemon(run.root / "dk", bins)
+    (run.root / "dk").mkdir()  # the socket and exec-root stay on a short /tmp path
+    daemon = DockerDaemon(run.root / "dk", bins, data_root=data_root)
     run.cleanup.callback(daemon.stop)
     try:
         daemon.start()
@@ -168,12 +202,14 @@ def start_dockerd(run) -> DockerDaemon:
     return daemon
 
 
-def run_push_pull(run, rounds: int) -> None:
+def run_push_pull(run, rounds: int, tmpfs: bool = False) -> None:
+    """``tmpfs``: the registries' storage and dockerd's data-root on a tmpfs (:func:`memory_root`)."""
     stack = run.production_stack()
     layer_bytes = QUICK_LAYER_BYTES if run.quick else LAYER_BYTES
     archive = run.root / "image.tar"
     size = build_image_archive(archive, layers=LAYERS, layer_bytes=layer_bytes)
-    daemon = start_dockerd(run)
+    memory = memory_root(run) if tmpfs else None
+    daemon = start_dockerd(run, data_root=memory / "docker" if memory else None)
     docker = DockerCli(daemon, run.root / "docker-config" / "local")
     docker("load", "-i", str(archive))
     image_id = docker("image", "inspect", "-f", "{{.Id}}", LOCAL_TAG).stdout.strip()
@@ -182,8 +218,10 @@ def run_push_pull(run, rounds: int) -> None:
         raise BenchmarkError(f"the loaded image has {layer_count} layers, not {LAYERS}")
     run.report.detail(f"image: {LAYERS} layers x {layer_bytes / 2**20:.2f} MiB of random bytes "
                       f"({size / 2**20:.1f} MiB), dockerd on vfs, {rounds} round(s) per registry")
+    run.report.detail("storage: the registries' and dockerd's data-root on "
+                      + (f"a tmpfs mounted at {memory}" if memory else f"disk, under {run.root}"))
 
-    registries = Registries(run, stack)
+    registries = Registries(run, stack, storage_root=memory / "registry" if memory else None)
     times: dict[str, dict[str, list[float]]] = {mode: {"push": [], "pull": []} for mode in MODES}
     token_requests: list[tuple[int, int]] = []
     for round_number in range(rounds):
@@ -223,7 +261,7 @@ def run_push_pull(run, rounds: int) -> None:
     if token_requests:
         run.report.detail("token requests per push / pull: "
                           + ", ".join(f"{p} / {q}" for p, q in token_requests))
-    note = f"{LAYERS} layers, {size / 2**20:.1f} MiB; median of {rounds}"
+    note = f"{LAYERS} layers, {size / 2**20:.1f} MiB; median of {rounds}" + ("; tmpfs" if memory else "")
     for operation in ("push", "pull"):
         base = median(times["none"][operation])
         for mode, target in (("token", TARGET), ("htpasswd", None)):
