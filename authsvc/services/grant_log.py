@@ -35,6 +35,11 @@ from ..store.models import AuditEvent
 log = logging.getLogger("authsvc.audit")
 _events = AuditEvent.__table__
 MAX_PENDING = 100_000
+#: This process's id, kept current across forks (gunicorn's workers): :meth:`GrantLog.add` asks on
+#: every grant whether its writer runs in this process, and a getpid() syscall each time cost more
+#: than the answer.
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
 
 class GrantLog:
@@ -58,7 +63,7 @@ class GrantLog:
             if len(self._pending) > MAX_PENDING:
                 del self._pending[0]
                 self.dropped += 1
-        if self._pid != os.getpid():  # the first grant of this process (gunicorn forks workers)
+        if self._pid != _pid[0]:  # the first grant of this process (gunicorn forks workers)
             self._start(engine())
 
     def _start(self, engine: Engine) -> None:

@@ -3,6 +3,7 @@ written at exit; failed logins are not batched."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -113,3 +114,28 @@ def test_a_batched_grant_reads_back_exactly_as_it_was_queued(units):
         stored = connection.execute(select(*(getattr(AuditEvent, c) for c in columns))
                                     .order_by(AuditEvent.id)).all()
     assert [dict(zip(columns, row, strict=True)) for row in stored] == rows
+
+
+def _in_a_forked_child(check) -> int:
+    """Run ``check()`` in a child of this process (as gunicorn forks its workers): its exit status."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os._exit(0 if check() else 1)
+        except BaseException:  # noqa: BLE001 - anything the child raises is a failure
+            os._exit(2)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_a_forked_worker_starts_a_writer_of_its_own_with_its_first_grant(units):
+    """The process id the grant log compares is kept by a fork hook, not asked of the kernel per
+    grant: a worker forked after its parent's writer started must still start its own."""
+    grant_log = GrantLog(interval=3600)
+    grant_log.add({"action": "token.grant"}, lambda: units.engine)
+    assert grant_log._pid == os.getpid()
+
+    def child_starts_its_own() -> bool:
+        grant_log.add({"action": "token.grant"}, lambda: units.engine)
+        return grant_log._pid == os.getpid()
+
+    assert _in_a_forked_child(child_starts_its_own) == 0
