@@ -59,3 +59,20 @@ def test_a_query_with_a_redacted_parameter_is_not_kept(monkeypatch):
     environ = EnvironBuilder(path="/token", query_string="service=registry&password=secret-1").get_environ()
     assert fast_token._request(environ).args["password"] == "secret-1"
     assert fast_token._ARGS == {}
+
+
+@pytest.mark.parametrize("body", [
+    {"token": "eyJ.a-b_c", "access_token": "eyJ.a-b_c", "expires_in": 300, "issued_at": "2026-12-07T02:00:00Z"},
+    {"token": "t", "access_token": "t", "expires_in": 0, "issued_at": "x", "refresh_token": "r\u00e9\"\\\n\t",
+     "issued_token_type": "urn:ietf:params:oauth:token-type:access_token", "token_type": "Bearer"},
+    {"a": True, "b": None, "c": 1.5, "d": ["\u00e9", 2], "e": {"f": "g"}, "h": "same", "i": "same"},
+    {},
+])
+def test_the_answer_is_what_json_dumps_writes(body):
+    """web/token.py writes the answer member by member (the token once escaped for both members):
+    the bytes must be what ``json.dumps`` and a newline are, as jsonify wrote them."""
+    import json
+    import types
+
+    from authsvc.web.token import answer_body
+    assert answer_body(types.SimpleNamespace(body=body)) == (json.dumps(body, separators=(",", ":")) + "\n").encode()
