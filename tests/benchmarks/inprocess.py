@@ -109,7 +109,7 @@ def main(argv: list[str]) -> None:
             _call(app, request)
         profile.disable()
         pstats.Stats(profile).sort_stats(args.sort).print_stats(40)
-    for app, _, _ in apps.values():
+    for app, _ in apps.values():
         with app.app_context():
             db.engine.dispose()
     pytest_sessionfinish(None, 0)  # PostgreSQL: drop the databases made (nothing on SQLite)
