@@ -44,6 +44,7 @@ _FORM = "application/x-www-form-urlencoded"
 #: request log shows are kept (as its own cache of logged targets), so nothing redacted is held.
 _ARGS: dict[str, ImmutableMultiDict] = {}
 _ARGS_MAX = 1024
+_ARGS_LONGEST = 2048  # characters of a query kept: a token request's are a few hundred
 
 
 class FastTokenPath:
@@ -132,7 +133,7 @@ def _request(environ) -> Request:
         req.__dict__["args"] = args  # what the cached property would compute, and immutable
     else:
         args = req.args
-        if all(name in requestlog.SAFE_PARAMETERS for name in args):
+        if len(query) <= _ARGS_LONGEST and all(name in requestlog.SAFE_PARAMETERS for name in args):
             if len(_ARGS) >= _ARGS_MAX:
                 _ARGS.clear()
             _ARGS[query] = args
