@@ -37,6 +37,9 @@ from .keys import SigningMaterial, jwk_thumbprint, libtrust_key_id, public_jwk
 CLOCK_SKEW_SECONDS = 5
 #: Tokens kept for reuse per signer (per worker); past it the memory starts again empty.
 REUSE_MAX_ENTRIES = 4096
+#: The access list of a reuse key as ``json.dumps(access, separators=(",", ":"))`` writes it, with
+#: one encoder for every request instead of a new one each.
+_ACCESS_KEY = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class TokenSigner:
         reuse_key = None
         if self.reuse_seconds and now is None and not_after is None:
             issued = int(time.time())
-            reuse_key = (subject, audience, json.dumps(access, separators=(",", ":")),
+            reuse_key = (subject, audience, _ACCESS_KEY(access),
                          tuple(sorted(extra_claims.items())) if extra_claims else ())
             recent = self._recent.get(reuse_key)
             if recent is not None and 0 <= issued - recent[0] < self.reuse_seconds:

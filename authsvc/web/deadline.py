@@ -57,6 +57,12 @@ def deadline_in(exc: BaseException | None) -> DeadlineExceeded | None:
     return None
 
 
+#: This process's id, kept current across forks (gunicorn's workers) without a getpid() syscall on
+#: every request.
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
 def _expire(_signum, _frame):
     raise DeadlineExceeded()
 
@@ -72,9 +78,9 @@ class Timer:
         if threading.current_thread() is threading.main_thread():
             # The handler once per process, not once per request: signal.signal() costs a syscall
             # and a Python-level lookup on the token path's every call.
-            if self._installed_in != os.getpid():
+            if self._installed_in != _pid[0]:
                 signal.signal(signal.SIGALRM, _expire)
-                self._installed_in = os.getpid()
+                self._installed_in = _pid[0]
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
 
     def stop(self) -> None:

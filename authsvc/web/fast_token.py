@@ -29,6 +29,8 @@ import io
 import time
 
 from flask import Flask
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.formparser import FormDataParser
 from werkzeug.wrappers import Request
 
 from .. import logs, metrics
@@ -37,6 +39,12 @@ from . import deadline, requestlog, token
 from .deadline import Timer
 
 _FORM = "application/x-www-form-urlencoded"
+#: Parsed query strings of recent requests: registry clients repeat the same few, and werkzeug's
+#: parse costs more than the rest of the request's parsing.  Only queries of parameters the
+#: request log shows are kept (as its own cache of logged targets), so nothing redacted is held.
+_ARGS: dict[str, ImmutableMultiDict] = {}
+_ARGS_MAX = 1024
+_ARGS_LONGEST = 2048  # characters of a query kept: a token request's are a few hundred
 
 
 class FastTokenPath:
@@ -64,7 +72,7 @@ class FastTokenPath:
         started = time.perf_counter()
         if environ["REQUEST_METHOD"] == "POST" and not self._buffer_form(environ):
             return None
-        req = Request(environ)
+        req = _request(environ)
         request_id = requestlog.begin(req.headers.get(requestlog.HEADER, ""))
         context = self.context
         uow = ReadOnlyUnit(context, self.engine, reads=context.kept_reads(self.engine),
@@ -112,6 +120,28 @@ class FastTokenPath:
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         return True
+
+
+def _request(environ) -> Request:
+    """The werkzeug request the Flask path would parse, with its ``args`` from :data:`_ARGS` and a
+    small form's ``form`` parsed from the bytes already read (werkzeug's own parser, without the
+    request's stream and content-type machinery around it: most of a refresh POST's parsing)."""
+    req = Request(environ)
+    query = environ.get("QUERY_STRING", "")
+    args = _ARGS.get(query)
+    if args is not None:
+        req.__dict__["args"] = args  # what the cached property would compute, and immutable
+    else:
+        args = req.args
+        if len(query) <= _ARGS_LONGEST and all(name in requestlog.SAFE_PARAMETERS for name in args):
+            if len(_ARGS) >= _ARGS_MAX:
+                _ARGS.clear()
+            _ARGS[query] = args
+    body = environ.get("authsvc.form_body")
+    if body is not None and req.mimetype == _FORM:
+        _, form, files = FormDataParser(cls=ImmutableMultiDict).parse(io.BytesIO(body), _FORM, len(body))
+        req.__dict__["form"], req.__dict__["files"] = form, files
+    return req
 
 
 def _rewind(environ) -> None:

@@ -39,6 +39,7 @@ MAX_TARGET = 1000
 TOKEN_ENDPOINT = "token.token"
 
 log = logging.getLogger("authsvc.request")
+_LINE = '%s "%s %s %s" %d %.1fms%s'
 
 
 def start(started: float | None = None) -> None:
@@ -82,9 +83,13 @@ def answered(req, status: int, seconds: float, request_id: str, *, token: bool =
               "duration_ms": round(seconds * 1000, 1)}
     if outcome:
         fields["outcome"] = outcome
-    log.log(logging.WARNING if status >= 500 else logging.INFO, '%s "%s %s %s" %d %.1fms%s',
-            client, method, target, protocol, status, seconds * 1000, f" outcome={outcome}" if outcome else "",
-            extra={"http": fields, "request_id": request_id})
+    level = logging.WARNING if status >= 500 else logging.INFO
+    args = (client, method, target, protocol, status, seconds * 1000, f" outcome={outcome}" if outcome else "")
+    handler = logs.direct_handler(log, level)
+    if handler is not None:  # only our stderr handler would see the record: write its line directly
+        logs.write_line(handler, log, level, _LINE % args, request_id, fields)
+    else:
+        log.log(level, _LINE, *args, extra={"http": fields, "request_id": request_id})
 
 
 def forget() -> None:

@@ -3,6 +3,7 @@ written at exit; failed logins are not batched."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -113,3 +114,70 @@ def test_a_batched_grant_reads_back_exactly_as_it_was_queued(units):
         stored = connection.execute(select(*(getattr(AuditEvent, c) for c in columns))
                                     .order_by(AuditEvent.id)).all()
     assert [dict(zip(columns, row, strict=True)) for row in stored] == rows
+
+
+def _in_a_forked_child(check) -> int:
+    """Run ``check()`` in a child of this process (as gunicorn forks its workers): its exit status."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os._exit(0 if check() else 1)
+        except BaseException:  # noqa: BLE001 - anything the child raises is a failure
+            os._exit(2)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_a_forked_worker_starts_a_writer_of_its_own_with_its_first_grant(units):
+    """The process id the grant log compares is kept by a fork hook, not asked of the kernel per
+    grant: a worker forked after its parent's writer started must still start its own."""
+    grant_log = GrantLog(interval=3600)
+    grant_log.add({"action": "token.grant"}, lambda: units.engine)
+    assert grant_log._pid == os.getpid()
+
+    def child_starts_its_own() -> bool:
+        grant_log.add({"action": "token.grant"}, lambda: units.engine)
+        return grant_log._pid == os.getpid()
+
+    assert _in_a_forked_child(child_starts_its_own) == 0
+
+
+def _row(**changes) -> dict:
+    return {"at": audit.utcnow(), "actor": "bob", "source": "t", "action": "token.grant", "target": "registry",
+            "details": "{}", "request_id": None, **changes}
+
+
+def test_the_writer_thread_retries_a_refused_batch_by_itself(units, tmp_path):
+    """The writer sleeps until a grant is queued; a batch the database refused must still be
+    tried again at the next interval without another grant to wake it."""
+    grant_log = GrantLog(interval=0.05)
+    broken = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}")
+    refused = []
+    flush = grant_log.flush
+    grant_log.flush = lambda: refused.append(grant_log._engine is broken) or flush()
+    grant_log.add(_row(), lambda: broken)
+    deadline = time.monotonic() + 10
+    while not refused and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert refused[0] is True
+    grant_log._engine = units.engine  # the database is back: no new grant arrives
+    while _grants(units) < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _grants(units) == 1
+
+
+def test_a_batch_is_written_whole_or_not_at_all_and_a_broken_connection_is_replaced(units):
+    """The writer keeps its connection between batches (PostgreSQL: one autocommit COPY a batch):
+    a batch with a row the database refuses writes none of its rows, and a connection that broke
+    between batches is replaced, its batch kept for the next try."""
+    grant_log = GrantLog(interval=3600)
+    grant_log._engine = units.engine
+    grant_log._pending = [_row(actor="first"), _row(action=None), _row(actor="third")]  # NOT NULL
+    assert grant_log.flush() == 0 and _grants(units) == 0 and len(grant_log._pending) == 3
+    del grant_log._pending[1]
+    assert grant_log.flush() == 2 and _grants(units) == 2
+
+    kept = grant_log._kept[2]
+    kept.driver_connection.close()  # the server went away between batches
+    grant_log._pending = [_row(actor="fourth")]
+    assert grant_log.flush() == 0 and grant_log._pending
+    assert grant_log.flush() == 1 and _grants(units) == 3 and grant_log._kept[2] is not kept
