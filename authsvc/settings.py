@@ -64,9 +64,11 @@ class Settings:
     #: or ``RS256`` (RSA 2048).  Both registry generations accept both; an existing key of the
     #: other type keeps signing until the next rotation.  docs/operations.md, "Token signing".
     signing_algorithm: str = "ES256"
-    #: Whether tokens carry the ``x5c`` certificate chain.  Without it registry 2.8 finds the key
-    #: by the libtrust ``kid`` and registry 3.x by ``kid`` in its ``jwks`` file.
-    token_x5c: bool = True
+    #: Whether tokens carry the ``x5c`` certificate chain.  Without it (the default) registry 2.8
+    #: finds the key by the libtrust ``kid`` and registry 3.x by ``kid`` in its ``jwks`` file, and
+    #: neither parses and chains a certificate on every request: about half of what checking a
+    #: token costs either registry (docs/performance.md, "The registry's cost of checking a token").
+    token_x5c: bool = False
     #: bcrypt work factor for new password hashes.
     bcrypt_rounds: int = 12
     #: Whether callers without credentials may pull from public projects.

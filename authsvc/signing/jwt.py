@@ -8,12 +8,13 @@ One token must satisfy two registry generations:
   then a ``kid`` matching its JWKS file or a certificate key's RFC 7638
   thumbprint; libtrust IDs alone are rejected.
 
-So by default every token carries both the configured ``kid`` and an ``x5c``
-holding the signing certificate.  Without ``x5c`` (the ``token_x5c`` setting) a
-token is shorter and the registry skips parsing and chain-checking a
-certificate per request, but then it must find the key by ``kid`` alone:
-2.8 by the libtrust ID, 3.x in its JWKS (or by thumbprint); settings
-validation refuses the combination 2.8 cannot take.  ``aud`` is a single string because 2.8 accepts
+So every token carries the libtrust ``kid``, which 2.8 finds among its bundle's keys and 3.x in
+the JWKS file ``registry-config`` names; by default nothing else (the ``token_x5c`` setting): a
+token without ``x5c`` is shorter and spares the registry parsing and chain-checking a certificate
+on every request, about half of what checking a token costs it.  With ``token_x5c`` the header
+also holds the signing certificate (needed by a registry 3 given ``rootcertbundle`` alone, or with
+``kid_format = "thumbprint"``, which 2.8 cannot look up); settings validation refuses the
+combination 2.8 cannot take.  ``aud`` is a single string because 2.8 accepts
 nothing else; ``nbf`` is set a few seconds back to absorb clock skew between
 us and the registry.
 """

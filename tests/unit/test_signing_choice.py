@@ -98,11 +98,11 @@ def test_without_x5c_each_generation_finds_the_key_where_registry_config_points_
                          needed=NEEDED, version=version)
 
 
-def test_defaults_are_es256_with_x5c(tmp_path):
+def test_defaults_are_es256_without_x5c(tmp_path):
     settings = load(environ={"HOME": str(tmp_path)})
-    assert (settings.signing_algorithm, settings.token_x5c) == ("ES256", True)
-    chosen = load(environ={"AUTHSVC_SIGNING_ALGORITHM": "RS256", "AUTHSVC_TOKEN_X5C": "false"})
-    assert (chosen.signing_algorithm, chosen.token_x5c) == ("RS256", False)
+    assert (settings.signing_algorithm, settings.token_x5c) == ("ES256", False)
+    chosen = load(environ={"AUTHSVC_SIGNING_ALGORITHM": "RS256", "AUTHSVC_TOKEN_X5C": "true"})
+    assert (chosen.signing_algorithm, chosen.token_x5c) == ("RS256", True)
 
 
 @pytest.mark.parametrize("environ, fragment", [
