@@ -16,6 +16,7 @@ import pytest
 from authsvc.signing import keys
 
 from .processes import describe, free_port
+from .registries import REGISTRY3
 from .stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.both_registries]
@@ -41,11 +42,17 @@ def broken(installation: Stack):
     foreign = keys.generate(root / "foreign.key", root / "foreign.crt", common_name="someone-else",
                             validity_days=30)
     assert foreign.certificate_pem
+    # Registry 3 finds a key by kid in its JWKS as well as in the bundle: trusting someone else's
+    # key there means both name theirs (ours in either one would still verify our tokens).
+    foreign_trust = {"rootcertbundle": str(root / "foreign.crt")}
+    if installation.generation is REGISTRY3:
+        (root / "foreign-jwks.json").write_text(json.dumps(foreign.jwks(foreign.libtrust_kid)))
+        foreign_trust["jwks"] = str(root / "foreign-jwks.json")
     cases = {
         "realm": {"realm": FOREIGN_REALM},
         "service": {"service": "other-registry"},
         "issuer": {"issuer": "not-authsvc"},
-        "bundle": {"rootcertbundle": str(root / "foreign.crt")},
+        "bundle": foreign_trust,
     }
     started, registries = [], {}
     try:
@@ -125,8 +132,10 @@ def test_registry_trusting_a_foreign_certificate(installation: Stack, broken):
     fix = checks["registry-token"]["fix"]
     assert "auth.token.rootcertbundle is not our trust bundle" in fix
     assert str(installation.data_dir / "trust-bundle.pem") in fix
+    assert "auth.token.jwks is not" in fix and str(installation.data_dir / "jwks.json") in fix
     _, from_file, story = doctor(installation, "--registry-config", config)
-    assert failures(from_file) == ["registry-config-bundle"], story
+    expected = ["registry-config-bundle"] + (["registry-config-jwks"] if installation.generation is REGISTRY3 else [])
+    assert failures(from_file) == expected, story
     assert "does not hold our active certificate" in from_file["registry-config-bundle"]["detail"]
 
 

@@ -337,7 +337,8 @@ def _registry_checks(url: str, state: _State, service: str | None, timeout: floa
         checks.append(Check("registry-token", FAIL, f"a token we signed (issuer {s.issuer!r}, audience "
                             f"{service!r}, kid {signer.kid}) is {detail}",
                             f"likely causes, in order: the registry's auth.token.rootcertbundle is not our "
-                            f"trust bundle {s.trust_bundle_path} ('authsvc keys bundle' prints it) or the "
+                            f"trust bundle {s.trust_bundle_path} ('authsvc keys bundle' prints it), on registry 3 its "
+                            f"auth.token.jwks is not {s.jwks_path}, or the "
                             f"registry was not restarted since it changed; its auth.token.issuer is not "
                             f"{s.issuer!r}; its auth.token.service is not {service!r}; its clock and ours differ by "
                             "minutes. The registry's log names the reason"))
