@@ -13,7 +13,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from .processes import describe, free_port, require_binaries, run
+from .processes import describe, require_binaries, restartable_port, run
 from .stack import REPO_ROOT, DockerDaemon, clean_environ
 
 UP = REPO_ROOT / "deploy" / "local" / "up.sh"
@@ -30,8 +30,8 @@ class LocalStack:
         self.root = root
         self.daemon = daemon
         self.state = root / "stack"
-        self.registry_port = free_port()
-        self.auth_port = free_port()
+        self.registry_port = restartable_port()  # up.sh restarts both on the same ports
+        self.auth_port = restartable_port()
         for sub in ("config", "docker-config", "tmp", "podman"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         (root / "podman" / "storage.conf").write_text(

@@ -9,6 +9,7 @@ fixed time; readiness is always polled against a deadline.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -65,6 +66,25 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def restartable_port() -> int:
+    """A free port below the kernel's ephemeral range, for a service that is stopped and started
+    again on the same port (deploy/local/up.sh restarting the registry).  A port from
+    :func:`free_port` is an ephemeral one: while ours is down, another test's ``bind(0)`` may be
+    handed exactly that port and the restart then finds it taken.  Below the range, only another
+    caller of this function could pick it, and the bind check here refuses one in use."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    pick = random.SystemRandom()
+    for _ in range(200):
+        port = pick.randrange(max(1024, low - 12000), low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port found below the ephemeral range ({low})")
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:
