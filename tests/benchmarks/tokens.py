@@ -64,7 +64,11 @@ ANONYMOUS_SCOPE_SETS = (
     ("repository:bench-pub1/app:pull", "repository:bench-pub1/base:pull"),
     ("repository:bench-pub1/app:pull", "repository:bench-pub2/lib:pull", "repository:bench-pub2/base:pull"),
 )
-TARGET = ">= 0.6"
+#: Each pattern's target against the bare view.  Issue 12 asked 0.6 of all three; issue 23 asks
+#: 0.75 of all three on the embedded SQLite, and where several instances share one PostgreSQL
+#: (a round trip a request) 0.6 for Basic and refresh, 0.7 for anonymous.
+TARGETS = {"": {"basic": ">= 0.75", "refresh": ">= 0.75", "anonymous": ">= 0.75"},
+           ".postgresql": {"basic": ">= 0.6", "refresh": ">= 0.6", "anonymous": ">= 0.7"}}
 #: Seconds the warm-up of the credential caches may take (bcrypt for every user in every worker).
 WARM_TIMEOUT = 300
 
@@ -304,10 +308,12 @@ def figures(run, name: str, results: dict, cpu: dict, db_cpu: dict, note: str) -
     """The throughput figures (with targets), then worker CPU per request (reported only: it
     predicts the throughput ratio of a quiet machine, and other load on the machine moves it less)."""
     base = median([r.rps for r in results["baseline"]])
+    shape, _, database = name.split(".", 1)[1].partition(".")
+    target = TARGETS["." + database if database else ""][shape]
     for label, suffix, extra in (("authsvc", "", note), ("audit-off", ".audit_off",
                                                           "audit_token_grants=false; " + note)):
         value = median([r.rps for r in results[label]])
-        run.report.add(Figure(f"{name}{suffix}", value, "req/s", base, "bare Flask", TARGET, extra))
+        run.report.add(Figure(f"{name}{suffix}", value, "req/s", base, "bare Flask", target, extra))
     for label, suffix in (("authsvc", ""), ("audit-off", ".audit_off")):
         run.report.add(Figure(f"cpu.{name.split('.', 1)[1]}{suffix}", median(cpu[label]), "ms/request",
                               median(cpu["baseline"]), "bare Flask", None,
